@@ -1,0 +1,67 @@
+# segkpi - PGXS build.
+#
+#   make && make install     build and install into the server of $(PG_CONFIG)
+#   make demo                 throwaway cluster + demo data + RFM summary
+#   make test                 every suite (unit, regression, TAP); last line
+#                             "N passed, N failed"
+#   make unit | fuzz | bench  one kind only (see README, Development)
+#
+# The two top commands install missing Debian packages themselves; they are
+# scripts under test/ so that they also run where PGXS is not yet present.
+
+EXTENSION  = segkpi
+MODULE_big = segkpi
+
+CORE_SRCS = src/core/numdec.c src/core/rank.c src/core/rfmstate.c
+PG_SRCS   = src/pg/status.c src/pg/rfm_agg.c src/pg/rfm_score.c
+OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
+
+DATA = $(sort $(wildcard sql/segkpi--*.sql))
+
+# pg_regress suites, in order; sql/<name>.sql -> expected/<name>.out
+REGRESS = setup rfm_agg rfm_score rfm_segment rfm_bad_input rfm_parallel
+REGRESS_OPTS = --load-extension=segkpi --dbname=segkpi_regress
+
+# Warnings: PGXS already passes -Wall and friends; -Wextra catches more.
+# WERROR=-Werror is what the test command uses; a user's compiler may warn
+# differently, so plain `make` does not fail on warnings.
+WERROR ?=
+PG_CPPFLAGS = -I$(srcdir)/src/core -I$(srcdir)/src/pg
+PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all:
+	@echo "pg_config ($(PG_CONFIG)) or the PostgreSQL server headers are missing;" >&2
+	@echo "install postgresql-server-dev-15, or run 'make test' / 'make demo'," >&2
+	@echo "which install them" >&2
+	@exit 1
+endif
+
+.PHONY: demo test unit fuzz bench
+
+demo:
+	@bash test/demo.sh
+
+test:
+	@bash test/run-tests
+
+# Unit tests of src/core, built without any server header.
+UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -Isrc/core -Itest/unit
+UNIT_TESTS  = $(patsubst test/unit/%.c,test/unit/bin/%,$(wildcard test/unit/test_*.c))
+
+test/unit/bin/%: test/unit/%.c $(CORE_SRCS) src/core/*.h test/unit/unit.h
+	@mkdir -p test/unit/bin
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) -lm
+
+unit: $(UNIT_TESTS)
+	@bash test/lib/run-unit.sh $(UNIT_TESTS)
+
+fuzz:
+	@bash test/fuzz/run.sh
+
+bench:
+	@bash test/bench/run.sh
