@@ -20,7 +20,6 @@ DATA = $(sort $(wildcard sql/segkpi--*.sql))
 
 # pg_regress suites, in order; sql/<name>.sql -> expected/<name>.out
 REGRESS = setup rfm_agg rfm_score rfm_segment rfm_bad_input rfm_parallel
-REGRESS_OPTS = --load-extension=segkpi --dbname=segkpi_regress
 
 # Warnings: PGXS already passes -Wall and friends; -Wextra catches more.
 # WERROR=-Werror is what the test command uses; a user's compiler may warn
@@ -40,6 +39,9 @@ all:
 	@echo "which install them" >&2
 	@exit 1
 endif
+
+# PGXS does not track headers; every object depends on all of ours.
+$(OBJS): $(wildcard src/core/*.h src/pg/*.h)
 
 .PHONY: demo test unit fuzz bench
 

@@ -22,7 +22,12 @@
 #error "segkpi needs a compiler with a 128-bit integer type (gcc or clang on a 64-bit target)"
 #endif
 
-typedef __int128 sk_i128;
+/*
+ * Aligned to 8 bytes, not 16: callers keep these in arrays from allocators
+ * that promise only 8-byte alignment (palloc), and with the natural 16-byte
+ * alignment the compiler would emit aligned vector moves that fault there.
+ */
+typedef __int128 sk_i128 __attribute__((aligned(8)));
 
 /* Largest power of ten an sk_i128 holds is 10^38. */
 #define SK_DEC_MAX_DIGITS 38

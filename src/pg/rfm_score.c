@@ -410,8 +410,8 @@ score_partition(FunctionCallInfo fcinfo, WindowObject winobj, RfmPartition *part
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("rfm_score: a customer has an order after as_of"),
 					 errdetail("last_order_at is %s, as_of is %s.",
-							   timestamptz_to_str(row.last),
-							   timestamptz_to_str(part->as_of)),
+							   pstrdup(timestamptz_to_str(row.last)),
+							   pstrdup(timestamptz_to_str(part->as_of))),
 					 errhint("Filter the orders with ordered_at <= as_of, or pass a later as_of.")));
 		rowpos[n] = (uint32) i;
 		/* no orders (refunds only): older than any real last order */

@@ -1,0 +1,51 @@
+-- setup: install segkpi the way a DBA would, as a database owner who is
+-- not a superuser (segkpi is a trusted extension), and check the catalog.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_segkpi_owner;
+RESET client_min_messages;
+CREATE ROLE regress_segkpi_owner LOGIN;
+DO $$ BEGIN
+    EXECUTE format('GRANT CREATE ON DATABASE %I TO regress_segkpi_owner', current_database());
+END $$;
+SET ROLE regress_segkpi_owner;
+SELECT rolsuper FROM pg_roles WHERE rolname = current_user;
+CREATE EXTENSION segkpi;
+RESET ROLE;
+SELECT extname, extversion, extrelocatable, extnamespace::regnamespace
+  FROM pg_extension WHERE extname = 'segkpi';
+
+-- Every object of the extension carries a COMMENT.
+SELECT pg_describe_object(d.classid, d.objid, 0) AS uncommented
+  FROM pg_depend d
+ WHERE d.refclassid = 'pg_extension'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segkpi')
+   AND d.deptype = 'e'
+   AND d.classid <> 'pg_type'::regclass  -- array and row types are commented via their base
+   AND obj_description(d.objid, (SELECT relname FROM pg_class WHERE oid = d.classid)) IS NULL
+   AND NOT (d.classid = 'pg_trigger'::regclass)
+ ORDER BY 1;
+
+-- ... and every column of its tables and composite types.
+SELECT c.relname, a.attname
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+ WHERE c.relnamespace = 'segkpi'::regnamespace AND a.attnum > 0
+   AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'c', 'm')
+   AND col_description(c.oid, a.attnum) IS NULL
+ ORDER BY 1, 2;
+
+-- Every C function is marked PARALLEL SAFE (nothing here needs less).
+SELECT p.oid::regprocedure FROM pg_proc p
+ WHERE p.pronamespace = 'segkpi'::regnamespace AND p.prolang = 13 /* C */ AND p.proparallel <> 's'
+ ORDER BY 1;
+
+-- Error helper for the other suites: runs a statement and returns its
+-- SQLSTATE and message instead of failing, so outputs show both.
+CREATE FUNCTION public.sqlerr(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;

@@ -1,0 +1,1783 @@
+/*
+ * kmeans.c - server-free k-means (see kmeans.h for the contract).
+ *
+ * Invariants:
+ *  - Nothing here allocates: all scratch lives in the caller's "work"
+ *    block, carved by the same layout function that sizes it, so a size
+ *    helper and its user can never disagree.
+ *  - Working rows are a contiguous row-major copy in the transformed space
+ *    with every |value| <= SK_KM_MAX_ABS, so squared distances and sums of
+ *    up to SIZE_MAX rows cannot overflow a double.
+ *  - Hamerly's bounds: upper[i] >= distance of row i to its centre and
+ *    lower[i] <= distance to any other centre, in Euclidean (not squared)
+ *    units.  They are kept valid across centre moves by adding/subtracting
+ *    the shifts, and a row is skipped only when the bound decides with a
+ *    relative margin, so pruning never changes a label except in exact ties.
+ *  - Randomness comes only from one sk_rng seeded with params->seed and
+ *    consumed in a fixed order (sample, then restart 1, 2, ...).
+ *  - The text decoder reads at most len bytes, never needs a terminator
+ *    and copies each number into a bounded local buffer before strtod.
+ */
+#include "kmeans.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Larger working values could overflow squared distances. */
+#define SK_KM_MAX_ABS		1e150
+/* Rows between two ticks. */
+#define SK_KM_TICK_ROWS		4096
+/* Relative slack that keeps Hamerly's pruning exact under rounding. */
+#define SK_KM_BOUND_SLACK	1e-10
+/* Longest number token the decoder accepts. */
+#define SK_KM_NUM_MAX		40
+#define SK_KM_DBL_EPS		2.220446049250313e-16
+
+#define SK_KM_TICK(i, tick) \
+	((((i) & (SK_KM_TICK_ROWS - 1)) == 0) && sk_tick_stop(tick))
+
+/* ---------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------
+ */
+
+static inline double
+sq_dist(const double *a, const double *b, int dim)
+{
+	double		s = 0.0;
+	int			f;
+
+	for (f = 0; f < dim; f++)
+	{
+		double		d = a[f] - b[f];
+
+		s += d * d;
+	}
+	return s;
+}
+
+/* Nearest of k centres (lowest index on ties); returns its index. */
+static inline int
+nearest(const double *x, const double *cen, int k, int dim, double *d2out)
+{
+	int			best = 0;
+	double		bestd = sq_dist(x, cen, dim);
+	int			j;
+
+	for (j = 1; j < k; j++)
+	{
+		double		d = sq_dist(x, cen + (size_t) j * dim, dim);
+
+		if (d < bestd)
+		{
+			bestd = d;
+			best = j;
+		}
+	}
+	*d2out = bestd;
+	return best;
+}
+
+static int
+valid_k_dim(int k, int dim, sk_status *st)
+{
+	if (k < 1 || dim < 1)
+		*st = SK_EINVAL;
+	else if (k > SK_KM_MAX_K || dim > SK_KM_MAX_DIM)
+		*st = SK_ELIMIT;
+	else
+		return 1;
+	return 0;
+}
+
+/* g(x) = sign(x) * ln(1 + |x|): symmetric, finite for every finite x. */
+static inline double
+signed_log1p(double x)
+{
+	return x < 0 ? -log1p(-x) : log1p(x);
+}
+
+static inline double
+signed_expm1(double y)
+{
+	return y < 0 ? -expm1(-y) : expm1(y);
+}
+
+const char *
+sk_km_transform_name(sk_km_transform t)
+{
+	switch (t)
+	{
+		case SK_KM_NONE:
+			return "none";
+		case SK_KM_ZSCORE:
+			return "zscore";
+		case SK_KM_LOG_ZSCORE:
+			return "log_zscore";
+	}
+	return NULL;
+}
+
+sk_status
+sk_km_transform_parse(const char *name, size_t len, sk_km_transform *out)
+{
+	int			t;
+
+	if (name == NULL || out == NULL)
+		return SK_EINVAL;
+	for (t = SK_KM_NONE; t <= SK_KM_LOG_ZSCORE; t++)
+	{
+		const char *s = sk_km_transform_name((sk_km_transform) t);
+
+		if (strlen(s) == len && memcmp(s, name, len) == 0)
+		{
+			*out = (sk_km_transform) t;
+			return SK_OK;
+		}
+	}
+	return SK_EINVAL;
+}
+
+void
+sk_km_params_init(sk_km_params *p, int k)
+{
+	memset(p, 0, sizeof(*p));
+	p->k = k;
+	p->seed = 0;
+	p->restarts = 1;
+	p->max_iter = 300;
+	p->tol = 1e-4;
+	p->transform = SK_KM_NONE;
+	p->sample_cap = 0;
+	p->init = NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Model block
+ * ---------------------------------------------------------------------
+ */
+
+/* doubles: shift, scale (dim each), centroids (k*dim), wcss (k); u64 sizes (k) */
+static int
+model_doubles(int k, int dim, size_t *out)
+{
+	size_t		kd;
+	size_t		t;
+
+	return sk_size_mul((size_t) k, (size_t) dim, &kd) &&
+		sk_size_add(kd, 2 * (size_t) dim, &t) &&
+		sk_size_add(t, 2 * (size_t) k, out);
+}
+
+sk_status
+sk_km_model_size(int k, int dim, size_t *bytes)
+{
+	sk_status	st;
+	size_t		nd;
+
+	if (bytes == NULL)
+		return SK_EINVAL;
+	if (!valid_k_dim(k, dim, &st))
+		return st;
+	if (!model_doubles(k, dim, &nd) || !sk_size_mul(nd, sizeof(double), bytes))
+		return SK_EOVERFLOW;
+	return SK_OK;
+}
+
+sk_status
+sk_km_model_bind(sk_km_model *model, int k, int dim, void *buf, size_t bytes)
+{
+	size_t		need;
+	sk_status	st;
+	double	   *d = (double *) buf;
+
+	if (model == NULL || buf == NULL || ((uintptr_t) buf % sizeof(double)) != 0)
+		return SK_EINVAL;
+	st = sk_km_model_size(k, dim, &need);
+	if (st != SK_OK)
+		return st;
+	if (bytes < need)
+		return SK_EINVAL;
+	memset(model, 0, sizeof(*model));
+	memset(buf, 0, need);
+	model->k = k;
+	model->dim = dim;
+	model->shift = d;
+	model->scale = d + dim;
+	model->centroids = d + 2 * (size_t) dim;
+	model->wcss = model->centroids + (size_t) k * dim;
+	/* uint64_t and double have the same size and alignment here */
+	model->sizes = (uint64_t *) (model->wcss + k);
+	return SK_OK;
+}
+
+static int
+model_ok(const sk_km_model *m)
+{
+	sk_status	st;
+
+	return m != NULL && valid_k_dim(m->k, m->dim, &st) &&
+		m->shift != NULL && m->scale != NULL && m->centroids != NULL &&
+		m->sizes != NULL && m->wcss != NULL &&
+		m->transform >= SK_KM_NONE && m->transform <= SK_KM_LOG_ZSCORE;
+}
+
+/* ---------------------------------------------------------------------
+ * Transform
+ * ---------------------------------------------------------------------
+ */
+
+static inline double
+pre_transform(sk_km_transform t, double x)
+{
+	return t == SK_KM_LOG_ZSCORE ? signed_log1p(x) : x;
+}
+
+static void
+apply_transform(const sk_km_model *m, const double *x, double *out)
+{
+	int			f;
+
+	if (m->transform == SK_KM_NONE)
+	{
+		memcpy(out, x, sizeof(double) * m->dim);
+		return;
+	}
+	for (f = 0; f < m->dim; f++)
+		out[f] = (pre_transform(m->transform, x[f]) - m->shift[f]) / m->scale[f];
+}
+
+static int
+row_finite(const double *x, int dim)
+{
+	int			f;
+
+	for (f = 0; f < dim; f++)
+		if (!isfinite(x[f]))
+			return 0;
+	return 1;
+}
+
+sk_status
+sk_km_transform_row(const sk_km_model *model, const double *x, double *out)
+{
+	if (!model_ok(model) || x == NULL || out == NULL)
+		return SK_EINVAL;
+	if (!row_finite(x, model->dim))
+		return SK_EDATA;
+	apply_transform(model, x, out);
+	return SK_OK;
+}
+
+/*
+ * Estimate shift (mean) and scale (population sd) of g(x) per feature over
+ * all n rows, two passes for accuracy.  Also rejects NaN/Inf, for every
+ * transform, since this is the one pass that sees all the input.
+ *
+ * A feature is treated as constant (scale 1) when all values are equal or
+ * its variance is within rounding noise of zero (var <= (n eps mean)^2);
+ * dividing by a noise-sized deviation would turn rounding into signal.
+ */
+static sk_status
+estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
+				   double *lo, double *hi, const sk_tick *tick)
+{
+	sk_km_transform t = m->transform;
+	size_t		i;
+	int			f;
+
+	for (f = 0; f < dim; f++)
+	{
+		m->shift[f] = 0.0;
+		m->scale[f] = 0.0;
+		lo[f] = INFINITY;
+		hi[f] = -INFINITY;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const double *r = x + i * (size_t) dim;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		if (!row_finite(r, dim))
+			return SK_EDATA;
+		if (t == SK_KM_NONE)
+			continue;
+		for (f = 0; f < dim; f++)
+		{
+			double		y = pre_transform(t, r[f]);
+
+			m->shift[f] += y;
+			lo[f] = y < lo[f] ? y : lo[f];
+			hi[f] = y > hi[f] ? y : hi[f];
+		}
+	}
+	if (t == SK_KM_NONE)
+	{
+		for (f = 0; f < dim; f++)
+			m->scale[f] = 1.0;
+		return SK_OK;
+	}
+	for (f = 0; f < dim; f++)
+		m->shift[f] = lo[f] == hi[f] ? lo[f] : m->shift[f] / (double) n;
+	for (i = 0; i < n; i++)
+	{
+		const double *r = x + i * (size_t) dim;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		for (f = 0; f < dim; f++)
+		{
+			double		d = pre_transform(t, r[f]) - m->shift[f];
+
+			m->scale[f] += d * d;
+		}
+	}
+	for (f = 0; f < dim; f++)
+	{
+		double		var = m->scale[f] / (double) n;
+		double		noise = (double) n * SK_KM_DBL_EPS * m->shift[f];
+
+		if (!isfinite(var) || !isfinite(m->shift[f]))
+			return SK_EOVERFLOW;
+		m->scale[f] = (lo[f] == hi[f] || var <= noise * noise) ? 1.0 : sqrt(var);
+	}
+	return SK_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Fit workspace
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct fit_ws
+{
+	size_t		m;				/* working rows */
+	double	   *x;				/* [m * dim] transformed rows */
+	double	   *upper;			/* [m] Hamerly upper bound; k-means++ D^2 */
+	double	   *lower;			/* [m] Hamerly lower bound */
+	double	   *far;			/* [m] empty-cluster relocation distances */
+	double	   *cen;			/* [k * dim] current centres */
+	double	   *cnew;			/* [k * dim] next centres, sums */
+	double	   *shift;			/* [k] centre moves of the last iteration */
+	double	   *half;			/* [k] half distance to the nearest other */
+	double	   *wcss;			/* [k] of the current run */
+	uint64_t   *count;			/* [k] */
+	int32_t    *label;			/* [m] */
+} fit_ws;
+
+static size_t
+working_rows(size_t n, size_t cap)
+{
+	return (cap != 0 && n > cap) ? cap : n;
+}
+
+/*
+ * Lay out (or, with base NULL, only size) the fit workspace.  Returns 0 on
+ * size_t overflow.
+ */
+static int
+fit_layout(size_t m, int dim, int k, char *base, fit_ws *ws, size_t *bytes)
+{
+	size_t		rows_d,
+				kd,
+				nd,
+				t;
+
+	if (!sk_size_mul(m, (size_t) dim, &rows_d) ||
+		!sk_size_mul((size_t) k, (size_t) dim, &kd))
+		return 0;
+	/* x + upper/lower/far + cen/cnew + shift/half/wcss/count */
+	if (!sk_size_mul(m, 3, &t) || !sk_size_add(rows_d, t, &nd) ||
+		!sk_size_add(nd, 2 * kd, &nd) || !sk_size_add(nd, 4 * (size_t) k, &nd) ||
+		!sk_size_mul(nd, sizeof(double), &nd) ||
+		!sk_size_mul(m, sizeof(int32_t), &t) || !sk_size_add(nd, t, bytes))
+		return 0;
+	if (base != NULL)
+	{
+		double	   *d = (double *) base;
+
+		ws->m = m;
+		ws->x = d;
+		d += rows_d;
+		ws->upper = d;
+		d += m;
+		ws->lower = d;
+		d += m;
+		ws->far = d;
+		d += m;
+		ws->cen = d;
+		d += kd;
+		ws->cnew = d;
+		d += kd;
+		ws->shift = d;
+		d += k;
+		ws->half = d;
+		d += k;
+		ws->wcss = d;
+		d += k;
+		ws->count = (uint64_t *) d;
+		d += k;
+		ws->label = (int32_t *) d;
+	}
+	return 1;
+}
+
+sk_status
+sk_km_fit_work_size(size_t n, int dim, const sk_km_params *p, size_t *bytes)
+{
+	sk_status	st;
+
+	if (p == NULL || bytes == NULL)
+		return SK_EINVAL;
+	if (!valid_k_dim(p->k, dim, &st))
+		return st;
+	if (!fit_layout(working_rows(n, p->sample_cap), dim, p->k, NULL, NULL, bytes))
+		return SK_EOVERFLOW;
+	return SK_OK;
+}
+
+int
+sk_km_reservoir_slot(sk_rng *rng, uint64_t seen, uint64_t cap, uint64_t *slot)
+{
+	uint64_t	j;
+
+	if (seen < cap)
+	{
+		*slot = seen;
+		return 1;
+	}
+	if (cap == 0 || seen == UINT64_MAX)
+		return 0;
+	j = sk_rng_below(rng, seen + 1);
+	if (j >= cap)
+		return 0;
+	*slot = j;
+	return 1;
+}
+
+/*
+ * Fill ws->x with the working rows (all rows, or a reservoir sample) in the
+ * transformed space and check their magnitude.
+ */
+static sk_status
+build_working_rows(const double *x, size_t n, const sk_km_model *m,
+				   fit_ws *ws, sk_rng *rng, const sk_tick *tick)
+{
+	int			dim = m->dim;
+	size_t		rowbytes = sizeof(double) * (size_t) dim;
+	size_t		i;
+
+	if (ws->m == n)
+		memcpy(ws->x, x, rowbytes * n);
+	else
+	{
+		for (i = 0; i < n; i++)
+		{
+			uint64_t	slot;
+
+			if (SK_KM_TICK(i, tick))
+				return SK_ECANCEL;
+			if (sk_km_reservoir_slot(rng, i, ws->m, &slot))
+				memcpy(ws->x + slot * dim, x + i * dim, rowbytes);
+		}
+	}
+	for (i = 0; i < ws->m; i++)
+	{
+		double	   *r = ws->x + i * dim;
+		int			f;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		if (m->transform != SK_KM_NONE)
+			apply_transform(m, r, r);
+		for (f = 0; f < dim; f++)
+			if (!(fabs(r[f]) <= SK_KM_MAX_ABS))
+				return SK_EOVERFLOW;
+	}
+	return SK_OK;
+}
+
+/* tol * mean over features of the population variance of the working rows */
+static double
+absolute_tol(const fit_ws *ws, int dim, double tol, double *mean, double *var)
+{
+	size_t		i;
+	int			f;
+	double		tot = 0.0;
+
+	if (tol == 0.0)
+		return 0.0;
+	for (f = 0; f < dim; f++)
+		mean[f] = var[f] = 0.0;
+	for (i = 0; i < ws->m; i++)
+		for (f = 0; f < dim; f++)
+			mean[f] += ws->x[i * dim + f];
+	for (f = 0; f < dim; f++)
+		mean[f] /= (double) ws->m;
+	for (i = 0; i < ws->m; i++)
+		for (f = 0; f < dim; f++)
+		{
+			double		d = ws->x[i * dim + f] - mean[f];
+
+			var[f] += d * d;
+		}
+	for (f = 0; f < dim; f++)
+		tot += var[f] / (double) ws->m;
+	return tol * (tot / dim);
+}
+
+/* ---------------------------------------------------------------------
+ * Seeding
+ * ---------------------------------------------------------------------
+ */
+
+/* Row drawn with probability proportional to d2[i]; pot = sum of d2. */
+static size_t
+draw_weighted(const double *d2, size_t m, double pot, sk_rng *rng)
+{
+	double		r = sk_rng_uniform(rng) * pot;
+	double		cum = 0.0;
+	size_t		last = 0;
+	size_t		i;
+
+	for (i = 0; i < m; i++)
+	{
+		if (d2[i] <= 0.0)
+			continue;
+		cum += d2[i];
+		last = i;
+		if (cum > r)
+			return i;
+	}
+	/* rounding left r beyond the running sum: take the last eligible row */
+	return last;
+}
+
+/* Potential if row c were added as a centre. */
+static double
+potential_with(const fit_ws *ws, int dim, size_t c)
+{
+	const double *xc = ws->x + c * dim;
+	double		pot = 0.0;
+	size_t		i;
+
+	for (i = 0; i < ws->m; i++)
+	{
+		double		d = sq_dist(ws->x + i * dim, xc, dim);
+
+		pot += d < ws->upper[i] ? d : ws->upper[i];
+	}
+	return pot;
+}
+
+/* Make row c a centre: update D^2 in ws->upper, return the new potential. */
+static double
+add_centre(fit_ws *ws, int dim, int j, size_t c)
+{
+	const double *xc = ws->x + c * dim;
+	double		pot = 0.0;
+	size_t		i;
+
+	memcpy(ws->cen + (size_t) j * dim, xc, sizeof(double) * dim);
+	for (i = 0; i < ws->m; i++)
+	{
+		double		d = sq_dist(ws->x + i * dim, xc, dim);
+
+		if (j == 0 || d < ws->upper[i])
+			ws->upper[i] = d;
+		pot += ws->upper[i];
+	}
+	return pot;
+}
+
+/*
+ * Greedy k-means++: each new centre is the best of 2 + floor(ln k) rows
+ * drawn by D^2 weighting.  A zero potential before k centres means every
+ * row already coincides with a centre: fewer than k distinct rows.
+ */
+static sk_status
+seed_plus_plus(fit_ws *ws, int dim, int k, sk_rng *rng, const sk_tick *tick)
+{
+	int			trials = 2 + (int) log((double) k);
+	double		pot;
+	int			j;
+
+	pot = add_centre(ws, dim, 0, (size_t) sk_rng_below(rng, ws->m));
+	for (j = 1; j < k; j++)
+	{
+		size_t		best = 0;
+		double		best_pot = INFINITY;
+		int			t;
+
+		if (sk_tick_stop(tick))
+			return SK_ECANCEL;
+		if (!(pot > 0.0))
+			return SK_EINVAL;
+		for (t = 0; t < trials; t++)
+		{
+			size_t		c = draw_weighted(ws->upper, ws->m, pot, rng);
+			double		p = potential_with(ws, dim, c);
+
+			if (t == 0 || p < best_pot)
+			{
+				best_pot = p;
+				best = c;
+			}
+		}
+		pot = add_centre(ws, dim, j, best);
+	}
+	return SK_OK;
+}
+
+static int
+rows_equal(const double *a, const double *b, int dim)
+{
+	int			f;
+
+	for (f = 0; f < dim; f++)
+		if (a[f] != b[f])
+			return 0;
+	return 1;
+}
+
+/*
+ * With an explicit init there is no seeding to notice duplicates: collect
+ * distinct rows in cnew until k are found.
+ */
+static int
+has_k_distinct(fit_ws *ws, int dim, int k)
+{
+	int			found = 0;
+	size_t		i;
+
+	for (i = 0; i < ws->m && found < k; i++)
+	{
+		const double *r = ws->x + i * dim;
+		int			j;
+
+		for (j = 0; j < found; j++)
+			if (rows_equal(ws->cnew + (size_t) j * dim, r, dim))
+				break;
+		if (j == found)
+			memcpy(ws->cnew + (size_t) found++ * dim, r, sizeof(double) * dim);
+	}
+	return found >= k;
+}
+
+/* ---------------------------------------------------------------------
+ * Lloyd iterations with Hamerly's bounds
+ * ---------------------------------------------------------------------
+ */
+
+/* Nearest and second-nearest squared distances; returns the nearest. */
+static inline int
+nearest_two(const double *x, const double *cen, int k, int dim,
+			double *d1, double *d2)
+{
+	int			best = 0;
+	double		b1 = sq_dist(x, cen, dim);
+	double		b2 = INFINITY;
+	int			j;
+
+	for (j = 1; j < k; j++)
+	{
+		double		d = sq_dist(x, cen + (size_t) j * dim, dim);
+
+		if (d < b1)
+		{
+			b2 = b1;
+			b1 = d;
+			best = j;
+		}
+		else if (d < b2)
+			b2 = d;
+	}
+	*d1 = b1;
+	*d2 = b2;
+	return best;
+}
+
+/* half[j] = half the distance from centre j to its nearest other centre */
+static void
+centre_halves(fit_ws *ws, int k, int dim)
+{
+	int			a,
+				b;
+
+	for (a = 0; a < k; a++)
+		ws->half[a] = INFINITY;
+	for (a = 0; a < k; a++)
+		for (b = a + 1; b < k; b++)
+		{
+			double		d = 0.5 * sqrt(sq_dist(ws->cen + (size_t) a * dim,
+											   ws->cen + (size_t) b * dim, dim));
+
+			ws->half[a] = d < ws->half[a] ? d : ws->half[a];
+			ws->half[b] = d < ws->half[b] ? d : ws->half[b];
+		}
+}
+
+/*
+ * Can row i keep centre a without a full scan?  First by the bounds alone,
+ * then after tightening the upper bound to the exact distance.
+ */
+static inline int
+hamerly_keeps(fit_ws *ws, const double *x, int a, size_t i, int dim)
+{
+	double		bound = ws->half[a] > ws->lower[i] ? ws->half[a] : ws->lower[i];
+
+	bound *= 1.0 - SK_KM_BOUND_SLACK;
+	if (ws->upper[i] < bound)
+		return 1;
+	ws->upper[i] = sqrt(sq_dist(x, ws->cen + (size_t) a * dim, dim));
+	return ws->upper[i] < bound;
+}
+
+/*
+ * One assignment step over all rows; accumulates the sums of each cluster
+ * into cnew and count.  On the first iteration (first != 0) every row is
+ * labelled from scratch.  *changed counts label changes.
+ */
+static sk_status
+assign_step(fit_ws *ws, int k, int dim, int first, size_t *changed,
+			const sk_tick *tick)
+{
+	const double *cen = ws->cen;
+	size_t		i;
+	size_t		nchanged = 0;
+
+	memset(ws->cnew, 0, sizeof(double) * (size_t) k * dim);
+	memset(ws->count, 0, sizeof(uint64_t) * k);
+	if (!first)
+		centre_halves(ws, k, dim);
+	for (i = 0; i < ws->m; i++)
+	{
+		const double *x = ws->x + i * dim;
+		int			a = first ? -1 : ws->label[i];
+		double	   *sum;
+		int			f;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		if (a < 0 || !hamerly_keeps(ws, x, a, i, dim))
+		{
+			double		d1,
+						d2;
+			int			b = nearest_two(x, cen, k, dim, &d1, &d2);
+
+			nchanged += b != a;
+			ws->label[i] = a = b;
+			ws->upper[i] = sqrt(d1);
+			ws->lower[i] = sqrt(d2);
+		}
+		sum = ws->cnew + (size_t) a * dim;
+		for (f = 0; f < dim; f++)
+			sum[f] += x[f];
+		ws->count[a]++;
+	}
+	*changed = nchanged;
+	return SK_OK;
+}
+
+/*
+ * Give each empty cluster the row farthest from its own centre (taking no
+ * row that is the last of its cluster), as scikit-learn does.  Works on the
+ * sums in cnew, before they are divided.  Labels stay as they are: the next
+ * assignment moves the row, and Hamerly's bounds stay valid because the
+ * centre's jump is counted in its shift like any other move.
+ */
+static sk_status
+relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
+{
+	size_t		i;
+	int			j;
+	int			any = 0;
+
+	for (j = 0; j < k; j++)
+		any |= ws->count[j] == 0;
+	if (!any)
+		return SK_OK;
+	for (i = 0; i < ws->m; i++)
+	{
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		ws->far[i] = sq_dist(ws->x + i * dim,
+							 ws->cen + (size_t) ws->label[i] * dim, dim);
+	}
+	for (j = 0; j < k; j++)
+	{
+		size_t		pick = ws->m;
+		double		pick_d = -1.0;
+		int			from,
+					f;
+
+		if (ws->count[j] != 0)
+			continue;
+		for (i = 0; i < ws->m; i++)
+			if (ws->far[i] > pick_d && ws->count[ws->label[i]] > 1)
+			{
+				pick = i;
+				pick_d = ws->far[i];
+			}
+		if (pick == ws->m)
+			break;				/* cannot happen while k <= distinct rows */
+		ws->far[pick] = -1.0;
+		from = ws->label[pick];
+		for (f = 0; f < dim; f++)
+		{
+			double		v = ws->x[pick * dim + f];
+
+			ws->cnew[(size_t) from * dim + f] -= v;
+			ws->cnew[(size_t) j * dim + f] = v;
+		}
+		ws->count[from]--;
+		ws->count[j] = 1;
+	}
+	return SK_OK;
+}
+
+/*
+ * Turn sums into means, measure each centre's move, install the new
+ * centres; returns the sum of squared moves.
+ */
+static double
+update_centres(fit_ws *ws, int k, int dim)
+{
+	double		tot = 0.0;
+	int			j,
+				f;
+
+	for (j = 0; j < k; j++)
+	{
+		double	   *c = ws->cen + (size_t) j * dim;
+		double	   *s = ws->cnew + (size_t) j * dim;
+		double		d2;
+
+		if (ws->count[j] > 0)
+			for (f = 0; f < dim; f++)
+				s[f] /= (double) ws->count[j];
+		else
+			memcpy(s, c, sizeof(double) * dim);	/* not reached: relocated */
+		d2 = sq_dist(c, s, dim);
+		ws->shift[j] = sqrt(d2);
+		tot += d2;
+		memcpy(c, s, sizeof(double) * dim);
+	}
+	return tot;
+}
+
+/* Hamerly's bound update after the centres moved by ws->shift. */
+static void
+move_bounds(fit_ws *ws, int k)
+{
+	double		max1 = 0.0,
+				max2 = 0.0;
+	int			arg1 = -1;
+	int			j;
+	size_t		i;
+
+	for (j = 0; j < k; j++)
+	{
+		if (ws->shift[j] > max1)
+		{
+			max2 = max1;
+			max1 = ws->shift[j];
+			arg1 = j;
+		}
+		else if (ws->shift[j] > max2)
+			max2 = ws->shift[j];
+	}
+	for (i = 0; i < ws->m; i++)
+	{
+		int			a = ws->label[i];
+
+		ws->upper[i] += ws->shift[a];
+		ws->lower[i] -= (a == arg1) ? max2 : max1;
+	}
+}
+
+/*
+ * Lloyd from the centres in ws->cen.  Sets *iters and *converged.
+ */
+static sk_status
+lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
+	  int *iters, int *converged, const sk_tick *tick)
+{
+	int			it;
+
+	*converged = 0;
+	for (it = 0; it < max_iter; it++)
+	{
+		size_t		changed;
+		double		moved;
+		sk_status	st;
+
+		st = assign_step(ws, k, dim, it == 0, &changed, tick);
+		if (st == SK_OK)
+			st = relocate_empty(ws, k, dim, tick);
+		if (st != SK_OK)
+			return st;
+		moved = update_centres(ws, k, dim);
+		*iters = it + 1;
+		/* on the first pass every label is new (sklearn starts from -1) */
+		if ((it > 0 && changed == 0) || moved <= tol_abs)
+		{
+			*converged = 1;
+			break;
+		}
+		move_bounds(ws, k);
+	}
+	return SK_OK;
+}
+
+/* Exact final labelling against the final centres: sizes and wcss. */
+static sk_status
+final_pass(fit_ws *ws, int k, int dim, double *inertia, const sk_tick *tick)
+{
+	size_t		i;
+	int			j;
+
+	memset(ws->count, 0, sizeof(uint64_t) * k);
+	for (j = 0; j < k; j++)
+		ws->wcss[j] = 0.0;
+	for (i = 0; i < ws->m; i++)
+	{
+		double		d2;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		j = nearest(ws->x + i * dim, ws->cen, k, dim, &d2);
+		ws->count[j]++;
+		ws->wcss[j] += d2;
+	}
+	*inertia = 0.0;
+	for (j = 0; j < k; j++)
+		*inertia += ws->wcss[j];
+	return isfinite(*inertia) ? SK_OK : SK_EOVERFLOW;
+}
+
+static void
+keep_run(const fit_ws *ws, sk_km_model *model, double inertia, int iters,
+		 int converged)
+{
+	size_t		kd = (size_t) model->k * model->dim;
+
+	memcpy(model->centroids, ws->cen, sizeof(double) * kd);
+	memcpy(model->sizes, ws->count, sizeof(uint64_t) * model->k);
+	memcpy(model->wcss, ws->wcss, sizeof(double) * model->k);
+	model->inertia = inertia;
+	model->iterations = iters;
+	model->converged = converged;
+}
+
+/* One run from explicit or k-means++ centres; keeps it if best so far. */
+static sk_status
+one_run(fit_ws *ws, const sk_km_params *p, sk_km_model *model, sk_rng *rng,
+		double tol_abs, int first_run, const sk_tick *tick)
+{
+	int			k = p->k,
+				dim = model->dim;
+	int			iters = 0,
+				converged = 0;
+	double		inertia;
+	sk_status	st;
+
+	if (p->init == NULL)
+		st = seed_plus_plus(ws, dim, k, rng, tick);
+	else
+	{
+		int			j;
+
+		for (j = 0; j < k; j++)
+			apply_transform(model, p->init + (size_t) j * dim,
+							ws->cen + (size_t) j * dim);
+		st = SK_OK;
+	}
+	if (st == SK_OK)
+		st = lloyd(ws, k, dim, p->max_iter, tol_abs, &iters, &converged, tick);
+	if (st == SK_OK)
+		st = final_pass(ws, k, dim, &inertia, tick);
+	if (st != SK_OK)
+		return st;
+	if (first_run || inertia < model->inertia)
+		keep_run(ws, model, inertia, iters, converged);
+	return SK_OK;
+}
+
+static sk_status
+check_params(const sk_km_params *p, size_t n, int dim, const sk_km_model *m)
+{
+	sk_status	st;
+
+	if (p == NULL || m == NULL)
+		return SK_EINVAL;
+	if (!valid_k_dim(p->k, dim, &st))
+		return st;
+	if (p->restarts > SK_KM_MAX_RESTARTS || p->max_iter > SK_KM_MAX_ITER)
+		return SK_ELIMIT;
+	if (n == 0 || (size_t) p->k > working_rows(n, p->sample_cap) ||
+		p->restarts < 1 || p->max_iter < 1 ||
+		!isfinite(p->tol) || p->tol < 0.0 ||
+		p->transform < SK_KM_NONE || p->transform > SK_KM_LOG_ZSCORE)
+		return SK_EINVAL;
+	if (m->k != p->k || m->dim != dim || m->shift == NULL ||
+		m->scale == NULL || m->centroids == NULL || m->sizes == NULL ||
+		m->wcss == NULL)
+		return SK_EINVAL;
+	return SK_OK;
+}
+
+sk_status
+sk_km_fit(const double *x, size_t n, int dim, const sk_km_params *p,
+		  void *work, size_t work_bytes, sk_km_model *model,
+		  const sk_tick *tick)
+{
+	fit_ws		ws;
+	size_t		need;
+	sk_rng		rng;
+	double		tol_abs;
+	int			r,
+				runs;
+	sk_status	st;
+
+	st = check_params(p, n, dim, model);
+	if (st != SK_OK)
+		return st;
+	if (x == NULL || work == NULL || ((uintptr_t) work % sizeof(double)) != 0)
+		return SK_EINVAL;
+	if (!fit_layout(working_rows(n, p->sample_cap), dim, p->k, NULL, NULL, &need))
+		return SK_EOVERFLOW;
+	if (work_bytes < need)
+		return SK_EINVAL;
+	fit_layout(working_rows(n, p->sample_cap), dim, p->k, (char *) work, &ws, &need);
+
+	model->transform = p->transform;
+	/* cen and cnew serve as per-feature scratch before any run starts */
+	st = estimate_transform(x, n, dim, model, ws.cen, ws.cnew, tick);
+	if (st != SK_OK)
+		return st;
+	if (p->init != NULL)
+	{
+		int			j;
+
+		for (j = 0; j < p->k; j++)
+			if (!row_finite(p->init + (size_t) j * dim, dim))
+				return SK_EDATA;
+	}
+	sk_rng_seed(&rng, p->seed);
+	st = build_working_rows(x, n, model, &ws, &rng, tick);
+	if (st != SK_OK)
+		return st;
+	if (p->init != NULL && !has_k_distinct(&ws, dim, p->k))
+		return SK_EINVAL;
+	tol_abs = absolute_tol(&ws, dim, p->tol, ws.cen, ws.cnew);
+	model->n = ws.m;
+
+	runs = p->init != NULL ? 1 : p->restarts;
+	for (r = 0; r < runs; r++)
+	{
+		st = one_run(&ws, p, model, &rng, tol_abs, r == 0, tick);
+		if (st != SK_OK)
+			return st;
+	}
+	return SK_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Using a model
+ * ---------------------------------------------------------------------
+ */
+
+sk_status
+sk_km_assign(const sk_km_model *model, const double *x, double *scratch,
+			 int *cluster, double *dist2)
+{
+	double		d2;
+
+	if (!model_ok(model) || x == NULL || scratch == NULL || cluster == NULL)
+		return SK_EINVAL;
+	if (!row_finite(x, model->dim))
+		return SK_EDATA;
+	apply_transform(model, x, scratch);
+	*cluster = nearest(scratch, model->centroids, model->k, model->dim, &d2);
+	if (dist2 != NULL)
+		*dist2 = d2;
+	return SK_OK;
+}
+
+sk_status
+sk_km_centroid_original(const sk_km_model *model, int j, double *out)
+{
+	const double *c;
+	int			f;
+
+	if (!model_ok(model) || out == NULL || j < 0 || j >= model->k)
+		return SK_EINVAL;
+	c = model->centroids + (size_t) j * model->dim;
+	for (f = 0; f < model->dim; f++)
+	{
+		double		y = c[f] * model->scale[f] + model->shift[f];
+
+		if (model->transform == SK_KM_NONE)
+			y = c[f];
+		else if (model->transform == SK_KM_LOG_ZSCORE)
+			y = signed_expm1(y);
+		if (!isfinite(y))
+			return SK_EOVERFLOW;
+		out[f] = y;
+	}
+	return SK_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Model text
+ * ---------------------------------------------------------------------
+ */
+
+/* Longest "%.17g" of a finite double ("-2.2250738585072014e-308"). */
+#define SK_KM_NUM_WIDTH		24
+
+sk_status
+sk_km_model_text_size(int k, int dim, size_t *bytes)
+{
+	size_t		per_cluster,
+				t;
+	sk_status	st;
+
+	if (bytes == NULL)
+		return SK_EINVAL;
+	if (!valid_k_dim(k, dim, &st))
+		return st;
+	/* every number with its separator; fixed text well under 256 bytes */
+	if (!sk_size_mul((size_t) dim + 2, SK_KM_NUM_WIDTH + 1, &per_cluster) ||
+		!sk_size_add(per_cluster, 32, &per_cluster) ||
+		!sk_size_mul(per_cluster, (size_t) k, &t) ||
+		!sk_size_add(t, 2 * ((size_t) dim * (SK_KM_NUM_WIDTH + 1) + 16), &t) ||
+		!sk_size_add(t, 256, bytes))
+		return SK_EOVERFLOW;
+	return SK_OK;
+}
+
+typedef struct text_out
+{
+	char	   *buf;
+	size_t		cap;
+	size_t		len;
+	int			ok;				/* 0 once the buffer ran out */
+} text_out;
+
+static void
+put_written(text_out *o, int w)
+{
+	if (w < 0 || (size_t) w >= o->cap - o->len)
+		o->ok = 0;
+	else
+		o->len += (size_t) w;
+}
+
+static void
+put_str(text_out *o, const char *s)
+{
+	if (o->ok)
+		put_written(o, snprintf(o->buf + o->len, o->cap - o->len, "%s", s));
+}
+
+static void
+put_u64(text_out *o, const char *label, uint64_t v)
+{
+	put_str(o, label);
+	if (o->ok)
+		put_written(o, snprintf(o->buf + o->len, o->cap - o->len, "%llu",
+								(unsigned long long) v));
+}
+
+/* 17 significant digits: strtod gives back the same double */
+static void
+put_num(text_out *o, double v)
+{
+	if (o->ok)
+		put_written(o, snprintf(o->buf + o->len, o->cap - o->len, "%.17g", v));
+}
+
+static void
+put_list(text_out *o, const char *label, const double *v, int count)
+{
+	int			i;
+
+	put_str(o, label);
+	for (i = 0; i < count; i++)
+	{
+		if (i > 0)
+			put_str(o, ",");
+		put_num(o, v[i]);
+	}
+}
+
+static int
+all_finite(const double *v, size_t count)
+{
+	size_t		i;
+
+	for (i = 0; i < count; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+sk_status
+sk_km_model_encode(const sk_km_model *model, char *buf, size_t cap,
+				   size_t *len)
+{
+	text_out	o;
+	int			j;
+
+	if (!model_ok(model) || buf == NULL || len == NULL || cap == 0)
+		return SK_EINVAL;
+	buf[0] = '\0';
+	if (!isfinite(model->inertia) ||
+		!all_finite(model->shift, model->dim) ||
+		!all_finite(model->scale, model->dim) ||
+		!all_finite(model->wcss, model->k) ||
+		!all_finite(model->centroids, (size_t) model->k * model->dim))
+		return SK_EDATA;
+	o.buf = buf;
+	o.cap = cap;
+	o.len = 0;
+	o.ok = 1;
+	put_u64(&o, "kmeans v1 k=", (uint64_t) model->k);
+	put_u64(&o, " dim=", (uint64_t) model->dim);
+	put_str(&o, " transform=");
+	put_str(&o, sk_km_transform_name(model->transform));
+	put_u64(&o, " n=", model->n);
+	put_u64(&o, " iterations=", (uint64_t) (model->iterations < 0 ? 0 : model->iterations));
+	put_u64(&o, " converged=", (uint64_t) (model->converged != 0));
+	put_str(&o, " inertia=");
+	put_num(&o, model->inertia);
+	put_list(&o, " shift=", model->shift, model->dim);
+	put_list(&o, " scale=", model->scale, model->dim);
+	for (j = 0; j < model->k; j++)
+	{
+		put_u64(&o, " cluster=", model->sizes[j]);
+		put_str(&o, ",");
+		put_num(&o, model->wcss[j]);
+		put_list(&o, ",", model->centroids + (size_t) j * model->dim, model->dim);
+	}
+	if (!o.ok)
+	{
+		buf[0] = '\0';
+		return SK_EINVAL;
+	}
+	*len = o.len;
+	return SK_OK;
+}
+
+typedef struct text_in
+{
+	const char *p;
+	size_t		len;
+	size_t		pos;
+} text_in;
+
+static int
+eat(text_in *in, const char *lit)
+{
+	size_t		l = strlen(lit);
+
+	if (in->len - in->pos < l || memcmp(in->p + in->pos, lit, l) != 0)
+		return 0;
+	in->pos += l;
+	return 1;
+}
+
+static int
+read_uint(text_in *in, uint64_t *out)
+{
+	uint64_t	v = 0;
+	size_t		start = in->pos;
+
+	while (in->pos < in->len && in->p[in->pos] >= '0' && in->p[in->pos] <= '9')
+	{
+		unsigned	d = (unsigned) (in->p[in->pos] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return 0;
+		v = v * 10 + d;
+		in->pos++;
+	}
+	/* at least one digit, no leading zero */
+	if (in->pos == start || (in->p[start] == '0' && in->pos - start > 1))
+		return 0;
+	*out = v;
+	return 1;
+}
+
+static int
+num_char(char c)
+{
+	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' ||
+		c == '+' || c == '-';
+}
+
+static int
+read_num(text_in *in, double *out)
+{
+	char		tok[SK_KM_NUM_MAX + 1];
+	size_t		l = 0;
+	char	   *end;
+	double		v;
+
+	while (in->pos + l < in->len && num_char(in->p[in->pos + l]))
+	{
+		if (l == SK_KM_NUM_MAX)
+			return 0;
+		tok[l] = in->p[in->pos + l];
+		l++;
+	}
+	if (l == 0 || !(tok[0] == '-' || (tok[0] >= '0' && tok[0] <= '9')))
+		return 0;
+	tok[l] = '\0';
+	v = strtod(tok, &end);
+	if (end != tok + l || !isfinite(v))
+		return 0;
+	in->pos += l;
+	*out = v;
+	return 1;
+}
+
+static int
+read_list(text_in *in, double *v, int count)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		if ((i > 0 && !eat(in, ",")) || !read_num(in, &v[i]))
+			return 0;
+	return 1;
+}
+
+static int
+read_bounded(text_in *in, const char *label, uint64_t lo, uint64_t hi,
+			 uint64_t *out)
+{
+	return eat(in, label) && read_uint(in, out) && *out >= lo && *out <= hi;
+}
+
+static int
+read_header(text_in *in, int *k, int *dim)
+{
+	uint64_t	v;
+
+	if (!eat(in, "kmeans v1") || !read_bounded(in, " k=", 1, SK_KM_MAX_K, &v))
+		return 0;
+	*k = (int) v;
+	if (!read_bounded(in, " dim=", 1, SK_KM_MAX_DIM, &v))
+		return 0;
+	*dim = (int) v;
+	return 1;
+}
+
+sk_status
+sk_km_model_peek(const char *text, size_t len, int *k, int *dim)
+{
+	text_in		in;
+
+	if (text == NULL || k == NULL || dim == NULL)
+		return SK_EINVAL;
+	in.p = text;
+	in.len = len;
+	in.pos = 0;
+	return read_header(&in, k, dim) ? SK_OK : SK_EDATA;
+}
+
+static int
+read_transform(text_in *in, sk_km_transform *t)
+{
+	size_t		start;
+
+	if (!eat(in, " transform="))
+		return 0;
+	start = in->pos;
+	while (in->pos < in->len && in->p[in->pos] != ' ')
+		in->pos++;
+	return sk_km_transform_parse(in->p + start, in->pos - start, t) == SK_OK;
+}
+
+/* Fields after the header, up to the clusters. */
+static int
+read_globals(text_in *in, sk_km_model *m)
+{
+	uint64_t	v;
+
+	if (!read_transform(in, &m->transform) ||
+		!read_bounded(in, " n=", 1, UINT64_MAX, &m->n))
+		return 0;
+	if (!read_bounded(in, " iterations=", 1, SK_KM_MAX_ITER, &v))
+		return 0;
+	m->iterations = (int) v;
+	if (!read_bounded(in, " converged=", 0, 1, &v))
+		return 0;
+	m->converged = (int) v;
+	return eat(in, " inertia=") && read_num(in, &m->inertia) &&
+		eat(in, " shift=") && read_list(in, m->shift, m->dim) &&
+		eat(in, " scale=") && read_list(in, m->scale, m->dim);
+}
+
+static int
+read_clusters(text_in *in, sk_km_model *m)
+{
+	int			j;
+
+	for (j = 0; j < m->k; j++)
+	{
+		if (!eat(in, " cluster=") || !read_uint(in, &m->sizes[j]) ||
+			!eat(in, ",") || !read_num(in, &m->wcss[j]) || !eat(in, ",") ||
+			!read_list(in, m->centroids + (size_t) j * m->dim, m->dim))
+			return 0;
+	}
+	return in->pos == in->len;
+}
+
+/* Cross-field checks: what the fit could have produced. */
+static int
+model_consistent(const sk_km_model *m)
+{
+	uint64_t	total = 0;
+	double		sum = 0.0;
+	int			j,
+				f;
+
+	for (f = 0; f < m->dim; f++)
+	{
+		if (!(m->scale[f] > 0.0))
+			return 0;
+		if (m->transform == SK_KM_NONE &&
+			(m->shift[f] != 0.0 || m->scale[f] != 1.0))
+			return 0;
+	}
+	for (j = 0; j < m->k; j++)
+	{
+		if (m->sizes[j] > UINT64_MAX - total || !(m->wcss[j] >= 0.0) ||
+			(m->sizes[j] == 0 && m->wcss[j] != 0.0))
+			return 0;
+		total += m->sizes[j];
+		sum += m->wcss[j];
+	}
+	for (j = 0; j < m->k * m->dim; j++)
+		if (!(fabs(m->centroids[j]) <= SK_KM_MAX_ABS))
+			return 0;
+	if (total != m->n || !isfinite(sum) || !(m->inertia >= 0.0))
+		return 0;
+	return fabs(m->inertia - sum) <= 1e-9 * (m->inertia > sum ? m->inertia : sum);
+}
+
+sk_status
+sk_km_model_decode(const char *text, size_t len, sk_km_model *model)
+{
+	text_in		in;
+	int			k,
+				dim;
+
+	if (text == NULL || !model_ok(model))
+		return SK_EINVAL;
+	in.p = text;
+	in.len = len;
+	in.pos = 0;
+	if (!read_header(&in, &k, &dim) || k != model->k || dim != model->dim)
+		return SK_EDATA;
+	if (!read_globals(&in, model) || !read_clusters(&in, model) ||
+		!model_consistent(model))
+		return SK_EDATA;
+	return SK_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Choosing k: scores
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct score_ws
+{
+	double	   *z;				/* [n * dim] transformed rows */
+	double	   *mean;			/* [k * dim] means of labelled rows */
+	double	   *spread;			/* [k] mean distance to the mean (S) */
+	double	   *acc;			/* [k] silhouette per-cluster distance sums */
+	uint64_t   *count;			/* [k] rows per label */
+	uint64_t   *scount;			/* [k] sampled rows per label */
+	uint64_t   *sample;			/* [s] sampled row numbers */
+	int32_t    *label;			/* [n] */
+} score_ws;
+
+static int
+score_layout(size_t n, int dim, int k, size_t s, char *base, score_ws *ws,
+			 size_t *bytes)
+{
+	size_t		nd,
+				kd,
+				t,
+				u;
+
+	if (!sk_size_mul(n, (size_t) dim, &nd) ||
+		!sk_size_mul((size_t) k, (size_t) dim, &kd) ||
+		!sk_size_add(nd, kd, &t) || !sk_size_add(t, 4 * (size_t) k, &t) ||
+		!sk_size_add(t, s, &t) || !sk_size_mul(t, sizeof(double), &t) ||
+		!sk_size_mul(n, sizeof(int32_t), &u) || !sk_size_add(t, u, bytes))
+		return 0;
+	if (base != NULL)
+	{
+		double	   *d = (double *) base;
+
+		ws->z = d;
+		d += nd;
+		ws->mean = d;
+		d += kd;
+		ws->spread = d;
+		d += k;
+		ws->acc = d;
+		d += k;
+		ws->count = (uint64_t *) d;
+		d += k;
+		ws->scount = (uint64_t *) d;
+		d += k;
+		ws->sample = (uint64_t *) d;
+		d += s;
+		ws->label = (int32_t *) d;
+	}
+	return 1;
+}
+
+static size_t
+silhouette_rows(size_t n, size_t cap)
+{
+	return (cap != 0 && cap < n) ? cap : n;
+}
+
+sk_status
+sk_km_score_work_size(size_t n, int dim, int k, size_t silhouette_cap,
+					  size_t *bytes)
+{
+	sk_status	st;
+
+	if (bytes == NULL)
+		return SK_EINVAL;
+	if (!valid_k_dim(k, dim, &st))
+		return st;
+	if (!score_layout(n, dim, k, silhouette_rows(n, silhouette_cap), NULL,
+					  NULL, bytes))
+		return SK_EOVERFLOW;
+	return SK_OK;
+}
+
+/* Label every row; fill count, mean, inertia. */
+static sk_status
+score_label(const sk_km_model *m, const double *x, size_t n, score_ws *ws,
+			double *inertia, const sk_tick *tick)
+{
+	int			k = m->k,
+				dim = m->dim;
+	size_t		i;
+	int			j,
+				f;
+
+	memset(ws->count, 0, sizeof(uint64_t) * k);
+	memset(ws->mean, 0, sizeof(double) * (size_t) k * dim);
+	*inertia = 0.0;
+	for (i = 0; i < n; i++)
+	{
+		double	   *z = ws->z + i * dim;
+		double		d2;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		if (!row_finite(x + i * dim, dim))
+			return SK_EDATA;
+		apply_transform(m, x + i * dim, z);
+		for (f = 0; f < dim; f++)
+			if (!(fabs(z[f]) <= SK_KM_MAX_ABS))
+				return SK_EOVERFLOW;
+		j = nearest(z, m->centroids, k, dim, &d2);
+		ws->label[i] = j;
+		ws->count[j]++;
+		*inertia += d2;
+		for (f = 0; f < dim; f++)
+			ws->mean[(size_t) j * dim + f] += z[f];
+	}
+	for (j = 0; j < k; j++)
+		for (f = 0; f < dim && ws->count[j] > 0; f++)
+			ws->mean[(size_t) j * dim + f] /= (double) ws->count[j];
+	return SK_OK;
+}
+
+/* S of each non-empty cluster: mean distance of its rows to their mean */
+static sk_status
+cluster_spread(const sk_km_model *m, size_t n, score_ws *ws,
+			   const sk_tick *tick)
+{
+	size_t		i;
+	int			a;
+
+	for (a = 0; a < m->k; a++)
+		ws->spread[a] = 0.0;
+	for (i = 0; i < n; i++)
+	{
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		a = ws->label[i];
+		ws->spread[a] += sqrt(sq_dist(ws->z + i * m->dim,
+									  ws->mean + (size_t) a * m->dim, m->dim));
+	}
+	for (a = 0; a < m->k; a++)
+		if (ws->count[a] > 0)
+			ws->spread[a] /= (double) ws->count[a];
+	return SK_OK;
+}
+
+/*
+ * Davies-Bouldin over the non-empty clusters; pairs whose means coincide
+ * are skipped (scikit-learn makes that distance infinite).
+ */
+static double
+davies_bouldin(const sk_km_model *m, const score_ws *ws)
+{
+	int			k = m->k,
+				dim = m->dim;
+	int			a,
+				b,
+				present = 0;
+	int			spread_zero = 1,
+				dist_zero = 1;
+	double		total = 0.0;
+
+	for (a = 0; a < k; a++)
+	{
+		double		worst = 0.0;
+
+		if (ws->count[a] == 0)
+			continue;
+		present++;
+		spread_zero &= ws->spread[a] <= 1e-8;
+		for (b = 0; b < k; b++)
+		{
+			double		d;
+
+			if (b == a || ws->count[b] == 0)
+				continue;
+			d = sqrt(sq_dist(ws->mean + (size_t) a * dim,
+							 ws->mean + (size_t) b * dim, dim));
+			dist_zero &= d <= 1e-8;
+			if (d > 0.0 && (ws->spread[a] + ws->spread[b]) / d > worst)
+				worst = (ws->spread[a] + ws->spread[b]) / d;
+		}
+		total += worst;
+	}
+	if (present < 2)
+		return NAN;
+	if (spread_zero || dist_zero)
+		return 0.0;
+	return total / present;
+}
+
+/* Knuth's selection sampling: s of n row numbers, in order. */
+static void
+draw_sample(size_t n, size_t s, uint64_t seed, uint64_t *out)
+{
+	sk_rng		rng;
+	size_t		i,
+				got = 0;
+
+	sk_rng_seed(&rng, seed);
+	for (i = 0; i < n && got < s; i++)
+		if (s == n || (double) (n - i) * sk_rng_uniform(&rng) < (double) (s - got))
+			out[got++] = i;
+}
+
+/* Silhouette of one sampled row against the others of the sample. */
+static double
+silhouette_one(const sk_km_model *m, score_ws *ws, size_t s, size_t p)
+{
+	int			k = m->k,
+				dim = m->dim;
+	const double *zi = ws->z + ws->sample[p] * dim;
+	int			li = ws->label[ws->sample[p]];
+	double		a,
+				b = INFINITY;
+	size_t		q;
+	int			j;
+
+	if (ws->scount[li] <= 1)
+		return 0.0;
+	for (j = 0; j < k; j++)
+		ws->acc[j] = 0.0;
+	for (q = 0; q < s; q++)
+		ws->acc[ws->label[ws->sample[q]]] +=
+			sqrt(sq_dist(zi, ws->z + ws->sample[q] * dim, dim));
+	a = ws->acc[li] / (double) (ws->scount[li] - 1);
+	for (j = 0; j < k; j++)
+		if (j != li && ws->scount[j] > 0 && ws->acc[j] / ws->scount[j] < b)
+			b = ws->acc[j] / (double) ws->scount[j];
+	if (a == 0.0 && b == 0.0)
+		return 0.0;
+	return (b - a) / (a > b ? a : b);
+}
+
+static sk_status
+silhouette(const sk_km_model *m, size_t n, size_t s, uint64_t seed,
+		   score_ws *ws, double *out, const sk_tick *tick)
+{
+	size_t		p;
+	int			j,
+				labels = 0;
+	double		total = 0.0;
+
+	draw_sample(n, s, seed, ws->sample);
+	memset(ws->scount, 0, sizeof(uint64_t) * m->k);
+	for (p = 0; p < s; p++)
+		ws->scount[ws->label[ws->sample[p]]]++;
+	for (j = 0; j < m->k; j++)
+		labels += ws->scount[j] > 0;
+	*out = NAN;
+	if (labels < 2 || (size_t) labels > s - 1)
+		return SK_OK;
+	for (p = 0; p < s; p++)
+	{
+		/* each row costs s distances: tick per row, not per 4096 */
+		if ((s >= SK_KM_TICK_ROWS || (p & (SK_KM_TICK_ROWS - 1)) == 0) &&
+			sk_tick_stop(tick))
+			return SK_ECANCEL;
+		total += silhouette_one(m, ws, s, p);
+	}
+	*out = total / (double) s;
+	return SK_OK;
+}
+
+sk_status
+sk_km_score(const sk_km_model *model, const double *x, size_t n,
+			size_t silhouette_cap, uint64_t seed, void *work,
+			size_t work_bytes, sk_km_scores *out, const sk_tick *tick)
+{
+	score_ws	ws;
+	size_t		need;
+	size_t		s = silhouette_rows(n, silhouette_cap);
+	sk_status	st;
+
+	if (!model_ok(model) || x == NULL || out == NULL || work == NULL ||
+		n == 0 || ((uintptr_t) work % sizeof(double)) != 0)
+		return SK_EINVAL;
+	if (!score_layout(n, model->dim, model->k, s, NULL, NULL, &need))
+		return SK_EOVERFLOW;
+	if (work_bytes < need)
+		return SK_EINVAL;
+	score_layout(n, model->dim, model->k, s, (char *) work, &ws, &need);
+
+	st = score_label(model, x, n, &ws, &out->inertia, tick);
+	if (st != SK_OK)
+		return st;
+	st = cluster_spread(model, n, &ws, tick);
+	if (st != SK_OK)
+		return st;
+	out->davies_bouldin = davies_bouldin(model, &ws);
+	out->silhouette_n = s;
+	return silhouette(model, n, s, seed, &ws, &out->silhouette, tick);
+}
