@@ -189,7 +189,7 @@ sk_numeric_decode(const unsigned char *p, size_t len, sk_numkind *kind,
 	int			neg;
 	int			dscale;
 	int			weight;
-	int			exp10;
+	int			kcur = 0;
 	size_t		i;
 	sk_i128		acc = 0;
 
@@ -241,40 +241,43 @@ sk_numeric_decode(const unsigned char *p, size_t len, sk_numkind *kind,
 	if (dscale > SK_DEC_MAX_DIGITS || ndigits > 20)
 		return SK_EOVERFLOW;
 
+	/*
+	 * Digit i counts units of 10^k in value * 10^dscale, with k = dscale +
+	 * 4 * (weight - i).  Whole groups (k >= 0) accumulate by Horner's rule,
+	 * leaving acc = (value so far) / 10^k; the group that straddles the
+	 * display scale (-4 < k < 0) contributes only its leading digits, and
+	 * groups wholly below it must be zero.  acc never exceeds the final
+	 * value, so it overflows only when the value does not fit.
+	 */
 	for (i = 0; i < ndigits; i++)
 	{
 		uint16_t	d = read_u16(p + hdrlen + 2 * i);
+		int			k = dscale + 4 * (weight - (int) i);
 
 		if (d > 9999)
 			return SK_EDATA;
-		if (!mul_ok(acc, 10000, &acc) || !add_ok(acc, d, &acc))
-			return SK_EOVERFLOW;
-	}
+		if (k >= 0)
+		{
+			if (!mul_ok(acc, 10000, &acc) || !add_ok(acc, d, &acc))
+				return SK_EOVERFLOW;
+			kcur = k;
+		}
+		else if (k > -4)
+		{
+			int			div = (int) sk_pow10_i128(-k);
 
-	/*
-	 * acc is value * 10000^(ndigits - 1 - weight); bring it to value *
-	 * 10^dscale.  Digits below the display scale must be zero in a valid
-	 * numeric, so a division that leaves a remainder means bad bytes.
-	 */
-	exp10 = dscale - 4 * ((int) ndigits - 1 - weight);
-	if (ndigits == 0)
-		acc = 0;
-	else if (exp10 > 0)
-	{
-		if (exp10 > SK_DEC_MAX_DIGITS || !mul_ok(acc, sk_pow10_i128(exp10), &acc))
-			return SK_EOVERFLOW;
-	}
-	else if (exp10 < 0)
-	{
-		sk_i128		div;
-
-		if (-exp10 > SK_DEC_MAX_DIGITS)
+			if (d % div != 0)
+				return SK_EDATA;
+			if (!mul_ok(acc, sk_pow10_i128(4 + k), &acc) || !add_ok(acc, d / div, &acc))
+				return SK_EOVERFLOW;
+			kcur = 0;
+		}
+		else if (d != 0)
 			return SK_EDATA;
-		div = sk_pow10_i128(-exp10);
-		if (acc % div != 0)
-			return SK_EDATA;
-		acc /= div;
 	}
+	if (acc != 0 && kcur > 0 &&
+		(kcur > SK_DEC_MAX_DIGITS || !mul_ok(acc, sk_pow10_i128(kcur), &acc)))
+		return SK_EOVERFLOW;
 	out->v = neg ? -acc : acc;
 	out->scale = dscale;
 	return SK_OK;

@@ -1,0 +1,46 @@
+# pg_dump/restore keeps a user's RFM rulesets and stored states, and the
+# extension's own default ruleset comes back once (not duplicated).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('dump');
+$node->init;
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE src');
+$node->safe_psql('src', q{
+    CREATE EXTENSION segkpi;
+    SELECT segkpi.rfm_ruleset_copy('default', 'mine');
+    UPDATE segkpi.rfm_rules SET segment = 'Stars' WHERE ruleset = 'mine' AND segment = 'Champions';
+    CREATE TABLE states (id int, s segkpi.rfm_state, st segkpi.rfm_stats);
+    INSERT INTO states VALUES
+        (1, '1:3:1:100:200:150.25', ROW('2024-01-01', '2024-02-01', 3, 1, 150.25)),
+        (2, '1:1:0:5:5:123456789012345678901234567890123456789012.5', NULL);
+});
+
+my $dump = $PostgreSQL::Test::Utils::tmp_check . '/src.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE dst');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), $dump ], 'pg_restore');
+
+is($node->safe_psql('dst', q{SELECT count(*) FROM segkpi.rfm_rules WHERE ruleset = 'default'}),
+    '11', 'default ruleset restored once');
+is($node->safe_psql('dst', q{SELECT segkpi.rfm_segment(5, 5, 5, 'mine')}),
+    'Stars', 'edited user ruleset survives the dump');
+is($node->safe_psql('dst', q{SELECT string_agg(s::text || '|' || coalesce(st::text, ''), ';' ORDER BY id) FROM states}),
+    $node->safe_psql('src', q{SELECT string_agg(s::text || '|' || coalesce(st::text, ''), ';' ORDER BY id) FROM states}),
+    'stored states and stats are identical after restore');
+
+# plain-format dump restores through psql as well
+my $sql = $PostgreSQL::Test::Utils::tmp_check . '/src.sql';
+$node->command_ok([ 'pg_dump', '-f', $sql, '-d', $node->connstr('src') ], 'plain pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE dst2');
+$node->command_ok([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-q', '-f', $sql, '-d', $node->connstr('dst2') ],
+    'plain dump restores');
+is($node->safe_psql('dst2', q{SELECT count(*) FROM segkpi.rfm_rules}), '22', 'both rulesets present');
+
+$node->stop;
+done_testing();
