@@ -17,23 +17,23 @@ $node->safe_psql('postgres', q{
            ROW(timestamptz '2020-01-01' + (i % 1000) * interval '1 hour',
                timestamptz '2021-01-01' + (i * 7919 % 100000) * interval '1 minute',
                1 + i % 50, 0, (i % 9973)::numeric)::segkpi.rfm_stats AS s
-      FROM generate_series(1, 1500000) i;
+      FROM generate_series(1::bigint, 1500000) i;
 });
 
 my ($ret, $out, $err) = $node->psql('postgres', q{
     SET statement_timeout = '300ms';
-    SELECT count(*) FROM (SELECT segkpi.rfm_score(s, '2025-01-01') OVER () FROM st) x;
+    SELECT sum((r).r) FROM (SELECT segkpi.rfm_score(s, '2025-01-01') OVER () AS r FROM st) x;
 });
 isnt($ret, 0, 'scoring 1.5 million customers stops at statement_timeout');
 like($err, qr/canceling statement due to statement timeout/, 'with the timeout error');
 
-is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT segkpi.rfm_score(s, '2025-01-01') OVER () FROM st LIMIT 5) x}),
+is($node->safe_psql('postgres', q{SELECT count((r).r) FROM (SELECT segkpi.rfm_score(s, '2025-01-01') OVER () AS r FROM st LIMIT 5) x}),
     '5', 'the server still answers');
 
-# an error raised half-way through a partition (an order after as_of in a
-# late row) is a clean ERROR, not a crash
+# an error raised while a partition is being read (orders after as_of)
+# is a clean ERROR, not a crash
 ($ret, $out, $err) = $node->psql('postgres', q{
-    SELECT count(*) FROM (SELECT segkpi.rfm_score(s, '2021-02-01') OVER () FROM st) x;
+    SELECT sum((r).r) FROM (SELECT segkpi.rfm_score(s, '2021-02-01') OVER () AS r FROM st) x;
 });
 like($err, qr/has an order after as_of/, 'late bad row gives an ERROR');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'server alive after the error');
