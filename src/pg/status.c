@@ -70,6 +70,7 @@ segkpi_check_status(sk_status st, const char *what)
 static int
 interrupt_tick_fn(void *arg)
 {
+	(void) arg;
 	CHECK_FOR_INTERRUPTS();
 	return 0;
 }
