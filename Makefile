@@ -12,14 +12,34 @@
 EXTENSION  = segkpi
 MODULE_big = segkpi
 
-CORE_SRCS = src/core/numdec.c src/core/rank.c src/core/rfmstate.c
-PG_SRCS   = src/pg/status.c src/pg/rfm_agg.c src/pg/rfm_score.c
+# Sources and regression suites, one block per module (in install order).
+CORE_SRCS =
+PG_SRCS   = src/pg/status.c
+REGRESS   = setup
+
+# RFM
+CORE_SRCS += src/core/numdec.c src/core/rank.c src/core/rfmstate.c
+PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c
+REGRESS   += rfm_agg rfm_score rfm_segment rfm_bad_input rfm_parallel
+
+# k-means
+CORE_SRCS +=
+PG_SRCS   +=
+REGRESS   +=
+
+# BG/NBD, Gamma-Gamma, CLV
+CORE_SRCS += src/core/btyd.c
+PG_SRCS   +=
+REGRESS   +=
+
+# KPI pipeline
+PG_SRCS   +=
+REGRESS   +=
+
 OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
 DATA = $(sort $(wildcard sql/segkpi--*.sql))
 
-# pg_regress suites, in order; sql/<name>.sql -> expected/<name>.out
-REGRESS = setup rfm_agg rfm_score rfm_segment rfm_bad_input rfm_parallel
 
 # Warnings: PGXS already passes -Wall and friends; we add all of -Wextra.
 # The server's own headers are included as system headers (-isystem): some
@@ -69,3 +89,6 @@ fuzz:
 
 bench:
 	@bash test/bench/run.sh
+
+print-core-srcs:
+	@echo $(CORE_SRCS)

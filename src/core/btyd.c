@@ -8,7 +8,7 @@
  *   - no allocation, no globals; the fits keep their tables in the caller's
  *     workspace, indexed by x (whole, 0..xmax), so everything that depends
  *     on x alone is computed once per distinct x and iteration, and each row
- *     costs two logarithms and one exponential per evaluation;
+ *     costs at most two log, one exp and one log1p per evaluation;
  *   - every row is validated before any arithmetic, so the math below may
  *     assume finite data with 0 <= t_x <= T, T > 0 and x whole;
  *   - optimisation runs on theta = log(parameters), so every trial point
@@ -216,7 +216,8 @@ line_search(objective_fn fn, void *ctx, bfgs_state *st, const double *d,
 		*err = fn(th, &f, g, ctx);
 		if (*err != SK_OK)
 			return 0;
-		if (isfinite(f) && f <= st->f + 1e-4 * step * slope)
+		/* strict decrease too: near the optimum f + tiny == f */
+		if (isfinite(f) && f < st->f && f <= st->f + 1e-4 * step * slope)
 		{
 			for (i = 0; i < st->dim; i++)
 			{
@@ -292,7 +293,9 @@ bfgs_minimise(objective_fn fn, void *ctx, bfgs_state *st,
 				s[MAX_DIM],
 				y[MAX_DIM];
 	sk_status	err;
-	int			it;
+	double		f_before;
+	int			it,
+				stalls = 0;
 
 	*converged = 0;
 	err = fn(st->theta, &st->f, st->g, ctx);
@@ -314,6 +317,7 @@ bfgs_minimise(objective_fn fn, void *ctx, bfgs_state *st,
 			break;
 		if (sk_tick_stop(tick))
 			return SK_ECANCEL;
+		f_before = st->f;
 		slope = bfgs_direction(st, d);
 		if (!line_search(fn, ctx, st, d, slope, s, y, &err))
 		{
@@ -329,6 +333,13 @@ bfgs_minimise(objective_fn fn, void *ctx, bfgs_state *st,
 			break;
 		}
 		bfgs_update(st, s, y);
+		/* progress at rounding level only: stop rather than creep */
+		stalls = st->f > f_before - 1e-15 * fabs(f_before) ? stalls + 1 : 0;
+		if (stalls >= 5)
+		{
+			*converged = max_abs(st->g, st->dim) <= 1000.0 * o->gtol;
+			break;
+		}
 	}
 	*iters += it;
 	return SK_OK;
@@ -764,7 +775,7 @@ hyp_log(double k, double bp, double c, double z, double *out)
 	double		term = 1.0,
 				sum = 0.0,
 				shift = 0.0,
-				prev = INFINITY,
+				prev = HUGE_VAL,
 				A = k + bp - c - 1.0,
 				B = k * bp - c;
 	long		n;
@@ -777,6 +788,8 @@ hyp_log(double k, double bp, double c, double z, double *out)
 
 		term *= rho;
 		sum += term;
+		if (!isfinite(sum))
+			return SK_EOVERFLOW;	/* one ratio beyond the double range */
 		if (term > 1e250)
 		{
 			term *= scale;
@@ -872,7 +885,7 @@ static sk_status
 cond_mean(double k, double s, double a, double bp, double *out)
 {
 	double		lo,
-				hi;
+				hi = 0.0;
 	sk_status	st;
 
 	if (s == 0.0)

@@ -157,11 +157,25 @@ extern sk_status sk_bgnbd_p_alive(const sk_bgnbd_model *m, double x,
  * E[Y(t) | x, t_x, T]: expected purchases in (T, T + t] of a customer with
  * history (x, t_x, T); t >= 0 finite (t = 0 gives 0).  SK_ENOCONV if the
  * hypergeometric series does not converge within its term limit (only for
- * t very large against alpha + T combined with a large x).
+ * t very large against alpha + T combined with a large x); SK_EOVERFLOW if
+ * the result or a series ratio exceeds the double range (absurd
+ * parameters such as r = 1e300).
  */
 extern sk_status sk_bgnbd_expected(const sk_bgnbd_model *m, double t,
 								   double x, double t_x, double T,
 								   double *out);
+
+/*
+ * How the two expectations are computed (btyd.c, cond_mean): both are
+ * P(alive) (1 for a new customer) times F = E_p[(1 - (1 + p s)^-k) / p]
+ * over p ~ Beta(a, b'), with k = r + x, b' = b + x, s = t / (alpha + T)
+ * (new customer: k = r, b' = b, s = t / alpha).  F is the paper's
+ * (c / (a-1)) (1 - (1+s)^-k 2F1(k, b'; c; s/(1+s))), c = a + b' - 1, for
+ * any a != 1 (a < 1 included); within 1e-5 of a = 1 it is interpolated
+ * between a = 1 -/+ 1e-5 (relative error about 1e-10); when c <= 0
+ * (a + b' <= 1) an exact one-step identity raises c first.  Accuracy is
+ * about 1e-13 relative, less (about 1e-16 / |a - 1|) for a near 1.
+ */
 
 /* E[X(t)]: expected purchases in (0, t] of a customer just acquired. */
 extern sk_status sk_bgnbd_expected_new(const sk_bgnbd_model *m, double t,

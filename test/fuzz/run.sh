@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 mode=${1:-replay}
 secs=${2:-60}
-core=$(sed -n 's/^CORE_SRCS *= *//p' Makefile)
+core=$(make -s --no-print-directory print-core-srcs)
 mkdir -p test/fuzz/bin
 pass=0
 fail=0
