@@ -11,8 +11,12 @@
 # After sk_cluster_start, PGHOST/PGPORT/PGUSER/PGDATABASE point at it.
 
 SK_PGVER=${SK_PGVER:-15}
-SK_PGBIN=/usr/lib/postgresql/$SK_PGVER/bin
-SK_PG_CONFIG=$SK_PGBIN/pg_config
+SK_PG_CONFIG=/usr/lib/postgresql/$SK_PGVER/bin/pg_config
+# SK_PREFIX=/some/dir runs everything against a private copy of the
+# PostgreSQL tree (made on first use; PostgreSQL finds its files relative to
+# its binaries), so parallel work does not share one installed segkpi.
+SK_PREFIX=${SK_PREFIX:-}
+SK_PGBIN=$SK_PREFIX/usr/lib/postgresql/$SK_PGVER/bin
 SK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 sk_log() { printf '%s\n' "== $*" >&2; }
@@ -65,13 +69,26 @@ sk_ensure_optional() {
 	done
 }
 
+sk_private_tree() {
+	[ -z "$SK_PREFIX" ] || [ -x "$SK_PGBIN/postgres" ] && return 0
+	mkdir -p "$SK_PREFIX/usr/lib/postgresql" "$SK_PREFIX/usr/share/postgresql"
+	cp -a "/usr/lib/postgresql/$SK_PGVER" "$SK_PREFIX/usr/lib/postgresql/" &&
+		cp -a "/usr/share/postgresql/$SK_PGVER" "$SK_PREFIX/usr/share/postgresql/" &&
+		chmod -R a+rX "$SK_PREFIX"
+}
+
 sk_build_install() {
-	(cd "$SK_ROOT" &&
-		make -s PG_CONFIG="$SK_PG_CONFIG" WERROR=-Werror >/tmp/segkpi-build.log 2>&1 &&
-		make -s PG_CONFIG="$SK_PG_CONFIG" install >>/tmp/segkpi-build.log 2>&1) || {
-		cat /tmp/segkpi-build.log >&2
+	local log
+	log=$(mktemp /tmp/segkpi-build.XXXXXX)
+	sk_private_tree &&
+		(cd "$SK_ROOT" &&
+			make -s PG_CONFIG="$SK_PG_CONFIG" WERROR=-Werror >"$log" 2>&1 &&
+			make -s PG_CONFIG="$SK_PG_CONFIG" DESTDIR="$SK_PREFIX" install >>"$log" 2>&1) || {
+		cat "$log" >&2
+		rm -f "$log"
 		return 1
 	}
+	rm -f "$log"
 }
 
 # Run a command as the cluster owner.
