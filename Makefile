@@ -23,7 +23,7 @@ PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c
 REGRESS   += rfm_agg rfm_score rfm_segment rfm_bad_input rfm_parallel
 
 # k-means
-CORE_SRCS +=
+CORE_SRCS += src/core/kmeans.c
 PG_SRCS   +=
 REGRESS   +=
 

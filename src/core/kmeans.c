@@ -5,12 +5,16 @@
  *  - Nothing here allocates: all scratch lives in the caller's "work"
  *    block, carved by the same layout function that sizes it, so a size
  *    helper and its user can never disagree.
- *  - Working rows are a contiguous row-major copy in the transformed space
- *    with every |value| <= SK_KM_MAX_ABS, so squared distances and sums of
- *    up to SIZE_MAX rows cannot overflow a double.
+ *  - Working rows are contiguous and row-major, in the transformed space:
+ *    the caller's array itself when there is neither a transform nor a
+ *    sample, else a copy in the workspace.  Every |value| <= SK_KM_MAX_ABS
+ *    (z-scores are bounded by sqrt(n) anyway), so no squared distance or
+ *    centre sum can overflow; only the inertia sum could, and it is checked.
  *  - Hamerly's bounds: upper[i] >= distance of row i to its centre and
  *    lower[i] <= distance to any other centre, in Euclidean (not squared)
- *    units.  They are kept valid across centre moves by adding/subtracting
+ *    units.  They are floats rounded outwards (up for upper, down for
+ *    lower), which halves their memory: on large inputs touching fresh
+ *    pages costs more than the looser bounds do.  They are kept valid across centre moves by adding/subtracting
  *    the shifts, and a row is skipped only when the bound decides with a
  *    relative margin, so pruning never changes a label except in exact ties.
  *  - Randomness comes only from one sk_rng seeded with params->seed and
@@ -274,7 +278,8 @@ sk_km_transform_row(const sk_km_model *model, const double *x, double *out)
 /*
  * Estimate shift (mean) and scale (population sd) of g(x) per feature over
  * all n rows, two passes for accuracy.  Also rejects NaN/Inf, for every
- * transform, since this is the one pass that sees all the input.
+ * transform, since this is the one pass that sees all the input, and raw
+ * values beyond SK_KM_MAX_ABS when they are used untransformed.
  *
  * A feature is treated as constant (scale 1) when all values are equal or
  * its variance is within rounding noise of zero (var <= (n eps mean)^2);
@@ -304,7 +309,13 @@ estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
 		if (!row_finite(r, dim))
 			return SK_EDATA;
 		if (t == SK_KM_NONE)
+		{
+			/* raw values feed squared distances directly */
+			for (f = 0; f < dim; f++)
+				if (!(fabs(r[f]) <= SK_KM_MAX_ABS))
+					return SK_EOVERFLOW;
 			continue;
+		}
 		for (f = 0; f < dim; f++)
 		{
 			double		y = pre_transform(t, r[f]);
@@ -355,13 +366,21 @@ estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
 typedef struct fit_ws
 {
 	size_t		m;				/* working rows */
-	double	   *x;				/* [m * dim] transformed rows */
-	double	   *upper;			/* [m] Hamerly upper bound; k-means++ D^2 */
-	double	   *lower;			/* [m] Hamerly lower bound */
-	double	   *far;			/* [m] empty-cluster relocation distances */
+	const double *x;			/* [m * dim] working rows: rows or the input */
+	double	   *rows;			/* [m * dim] transformed copy, if needed */
+	/*
+	 * One region of m doubles, used in turn as: k-means++'s D^2 (d2); the
+	 * Hamerly bounds upper and lower (m floats each); relocation distances.
+	 */
+	double	   *d2;
+	float	   *upper;
+	float	   *lower;
 	double	   *cen;			/* [k * dim] current centres */
 	double	   *cnew;			/* [k * dim] next centres, sums */
 	double	   *shift;			/* [k] centre moves of the last iteration */
+	double		max_shift;		/* largest of shift[] ... */
+	double		max_shift2;		/* ... the second largest ... */
+	int			max_shift_at;	/* ... and where the largest is */
 	double	   *half;			/* [k] half distance to the nearest other */
 	double	   *wcss;			/* [k] of the current run */
 	uint64_t   *count;			/* [k] */
@@ -375,22 +394,34 @@ working_rows(size_t n, size_t cap)
 }
 
 /*
+ * Rows are copied only when they must change: a transform or a sample.
+ * Otherwise the fit reads the caller's array in place, which saves
+ * touching n * dim doubles of fresh memory.
+ */
+static int
+needs_copy(size_t n, const sk_km_params *p)
+{
+	return p->transform != SK_KM_NONE || working_rows(n, p->sample_cap) < n;
+}
+
+/*
  * Lay out (or, with base NULL, only size) the fit workspace.  Returns 0 on
  * size_t overflow.
  */
 static int
-fit_layout(size_t m, int dim, int k, char *base, fit_ws *ws, size_t *bytes)
+fit_layout(size_t m, int dim, int k, int copy, char *base, fit_ws *ws,
+		   size_t *bytes)
 {
 	size_t		rows_d,
 				kd,
 				nd,
 				t;
 
-	if (!sk_size_mul(m, (size_t) dim, &rows_d) ||
+	if (!sk_size_mul(copy ? m : 0, (size_t) dim, &rows_d) ||
 		!sk_size_mul((size_t) k, (size_t) dim, &kd))
 		return 0;
-	/* x + upper/lower/far + cen/cnew + shift/half/wcss/count */
-	if (!sk_size_mul(m, 3, &t) || !sk_size_add(rows_d, t, &nd) ||
+	/* x + d2 (= upper/lower) + cen/cnew + shift/half/wcss/count */
+	if (!sk_size_mul(m, 1, &t) || !sk_size_add(rows_d, t, &nd) ||
 		!sk_size_add(nd, 2 * kd, &nd) || !sk_size_add(nd, 4 * (size_t) k, &nd) ||
 		!sk_size_mul(nd, sizeof(double), &nd) ||
 		!sk_size_mul(m, sizeof(int32_t), &t) || !sk_size_add(nd, t, bytes))
@@ -400,13 +431,11 @@ fit_layout(size_t m, int dim, int k, char *base, fit_ws *ws, size_t *bytes)
 		double	   *d = (double *) base;
 
 		ws->m = m;
-		ws->x = d;
+		ws->x = ws->rows = copy ? d : NULL;
 		d += rows_d;
-		ws->upper = d;
-		d += m;
-		ws->lower = d;
-		d += m;
-		ws->far = d;
+		ws->d2 = d;
+		ws->upper = (float *) d;
+		ws->lower = ws->upper + m;
 		d += m;
 		ws->cen = d;
 		d += kd;
@@ -434,7 +463,8 @@ sk_km_fit_work_size(size_t n, int dim, const sk_km_params *p, size_t *bytes)
 		return SK_EINVAL;
 	if (!valid_k_dim(p->k, dim, &st))
 		return st;
-	if (!fit_layout(working_rows(n, p->sample_cap), dim, p->k, NULL, NULL, bytes))
+	if (!fit_layout(working_rows(n, p->sample_cap), dim, p->k,
+					needs_copy(n, p), NULL, NULL, bytes))
 		return SK_EOVERFLOW;
 	return SK_OK;
 }
@@ -459,8 +489,10 @@ sk_km_reservoir_slot(sk_rng *rng, uint64_t seen, uint64_t cap, uint64_t *slot)
 }
 
 /*
- * Fill ws->x with the working rows (all rows, or a reservoir sample) in the
- * transformed space and check their magnitude.
+ * Point ws->x at the working rows: the input itself, or a copy (all rows
+ * or a reservoir sample) in the transformed space.  Transformed values are
+ * bounded (|z| <= sqrt(n)), and raw ones were bounded by
+ * estimate_transform(), so no magnitude check is needed here.
  */
 static sk_status
 build_working_rows(const double *x, size_t n, const sk_km_model *m,
@@ -470,8 +502,13 @@ build_working_rows(const double *x, size_t n, const sk_km_model *m,
 	size_t		rowbytes = sizeof(double) * (size_t) dim;
 	size_t		i;
 
+	if (ws->rows == NULL)
+	{
+		ws->x = x;
+		return SK_OK;
+	}
 	if (ws->m == n)
-		memcpy(ws->x, x, rowbytes * n);
+		memcpy(ws->rows, x, rowbytes * n);
 	else
 	{
 		for (i = 0; i < n; i++)
@@ -481,21 +518,14 @@ build_working_rows(const double *x, size_t n, const sk_km_model *m,
 			if (SK_KM_TICK(i, tick))
 				return SK_ECANCEL;
 			if (sk_km_reservoir_slot(rng, i, ws->m, &slot))
-				memcpy(ws->x + slot * dim, x + i * dim, rowbytes);
+				memcpy(ws->rows + slot * dim, x + i * dim, rowbytes);
 		}
 	}
-	for (i = 0; i < ws->m; i++)
+	for (i = 0; i < ws->m && m->transform != SK_KM_NONE; i++)
 	{
-		double	   *r = ws->x + i * dim;
-		int			f;
-
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		if (m->transform != SK_KM_NONE)
-			apply_transform(m, r, r);
-		for (f = 0; f < dim; f++)
-			if (!(fabs(r[f]) <= SK_KM_MAX_ABS))
-				return SK_EOVERFLOW;
+		apply_transform(m, ws->rows + i * dim, ws->rows + i * dim);
 	}
 	return SK_OK;
 }
@@ -534,51 +564,87 @@ absolute_tol(const fit_ws *ws, int dim, double tol, double *mean, double *var)
  * ---------------------------------------------------------------------
  */
 
-/* Row drawn with probability proportional to d2[i]; pot = sum of d2. */
-static size_t
-draw_weighted(const double *d2, size_t m, double pot, sk_rng *rng)
+/* 2 + floor(ln k) <= 8 for k <= 1000 */
+#define SK_KM_MAX_TRIALS	8
+
+/*
+ * Draw trials rows, each with probability proportional to d2[i] (pot is
+ * the sum of d2), in one pass: the thresholds are visited in increasing
+ * order, and each draw keeps its own slot so the result does not depend
+ * on the order.
+ */
+static void
+draw_candidates(const double *d2, size_t m, double pot, sk_rng *rng,
+				int trials, size_t *cand)
 {
-	double		r = sk_rng_uniform(rng) * pot;
+	double		r[SK_KM_MAX_TRIALS];
+	int			order[SK_KM_MAX_TRIALS];
 	double		cum = 0.0;
 	size_t		last = 0;
 	size_t		i;
+	int			t,
+				next = 0;
 
-	for (i = 0; i < m; i++)
+	for (t = 0; t < trials; t++)
+	{
+		int			u = t;
+
+		r[t] = sk_rng_uniform(rng) * pot;
+		while (u > 0 && r[order[u - 1]] > r[t])
+		{
+			order[u] = order[u - 1];
+			u--;
+		}
+		order[u] = t;
+	}
+	for (i = 0; i < m && next < trials; i++)
 	{
 		if (d2[i] <= 0.0)
 			continue;
 		cum += d2[i];
 		last = i;
-		if (cum > r)
-			return i;
+		while (next < trials && cum > r[order[next]])
+			cand[order[next++]] = i;
 	}
-	/* rounding left r beyond the running sum: take the last eligible row */
-	return last;
+	/* rounding left a threshold beyond the running sum: the last row */
+	while (next < trials)
+		cand[order[next++]] = last;
 }
 
-/* Potential if row c were added as a centre. */
-static double
-potential_with(const fit_ws *ws, int dim, size_t c)
+/* Potential for each candidate if it were added as a centre. */
+static sk_status
+trial_potentials(const fit_ws *ws, int dim, const size_t *cand, int trials,
+				 double *pot, const sk_tick *tick)
 {
-	const double *xc = ws->x + c * dim;
-	double		pot = 0.0;
 	size_t		i;
+	int			t;
 
+	for (t = 0; t < trials; t++)
+		pot[t] = 0.0;
 	for (i = 0; i < ws->m; i++)
 	{
-		double		d = sq_dist(ws->x + i * dim, xc, dim);
+		const double *x = ws->x + i * dim;
+		double		u = ws->d2[i];
 
-		pot += d < ws->upper[i] ? d : ws->upper[i];
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		for (t = 0; t < trials; t++)
+		{
+			double		d = sq_dist(x, ws->x + cand[t] * dim, dim);
+
+			pot[t] += d < u ? d : u;
+		}
 	}
-	return pot;
+	return SK_OK;
 }
 
-/* Make row c a centre: update D^2 in ws->upper, return the new potential. */
-static double
-add_centre(fit_ws *ws, int dim, int j, size_t c)
+/* Make row c centre j: update D^2 in ws->d2 and the potential. */
+static sk_status
+add_centre(fit_ws *ws, int dim, int j, size_t c, double *pot,
+		   const sk_tick *tick)
 {
 	const double *xc = ws->x + c * dim;
-	double		pot = 0.0;
+	double		sum = 0.0;
 	size_t		i;
 
 	memcpy(ws->cen + (size_t) j * dim, xc, sizeof(double) * dim);
@@ -586,17 +652,21 @@ add_centre(fit_ws *ws, int dim, int j, size_t c)
 	{
 		double		d = sq_dist(ws->x + i * dim, xc, dim);
 
-		if (j == 0 || d < ws->upper[i])
-			ws->upper[i] = d;
-		pot += ws->upper[i];
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		if (j == 0 || d < ws->d2[i])
+			ws->d2[i] = d;
+		sum += ws->d2[i];
 	}
-	return pot;
+	*pot = sum;
+	return SK_OK;
 }
 
 /*
  * Greedy k-means++: each new centre is the best of 2 + floor(ln k) rows
- * drawn by D^2 weighting.  A zero potential before k centres means every
- * row already coincides with a centre: fewer than k distinct rows.
+ * drawn by D^2 weighting (lowest resulting potential, the first drawn on
+ * ties).  A zero potential before k centres means every row already
+ * coincides with a centre: fewer than k distinct rows.
  */
 static sk_status
 seed_plus_plus(fit_ws *ws, int dim, int k, sk_rng *rng, const sk_tick *tick)
@@ -604,32 +674,30 @@ seed_plus_plus(fit_ws *ws, int dim, int k, sk_rng *rng, const sk_tick *tick)
 	int			trials = 2 + (int) log((double) k);
 	double		pot;
 	int			j;
+	sk_status	st;
 
-	pot = add_centre(ws, dim, 0, (size_t) sk_rng_below(rng, ws->m));
-	for (j = 1; j < k; j++)
+	if (trials > SK_KM_MAX_TRIALS)
+		trials = SK_KM_MAX_TRIALS;
+	st = add_centre(ws, dim, 0, (size_t) sk_rng_below(rng, ws->m), &pot, tick);
+	for (j = 1; j < k && st == SK_OK; j++)
 	{
-		size_t		best = 0;
-		double		best_pot = INFINITY;
-		int			t;
+		size_t		cand[SK_KM_MAX_TRIALS];
+		double		tpot[SK_KM_MAX_TRIALS];
+		int			best = 0,
+					t;
 
-		if (sk_tick_stop(tick))
-			return SK_ECANCEL;
 		if (!(pot > 0.0))
 			return SK_EINVAL;
-		for (t = 0; t < trials; t++)
-		{
-			size_t		c = draw_weighted(ws->upper, ws->m, pot, rng);
-			double		p = potential_with(ws, dim, c);
-
-			if (t == 0 || p < best_pot)
-			{
-				best_pot = p;
-				best = c;
-			}
-		}
-		pot = add_centre(ws, dim, j, best);
+		draw_candidates(ws->d2, ws->m, pot, rng, trials, cand);
+		st = trial_potentials(ws, dim, cand, trials, tpot, tick);
+		if (st != SK_OK)
+			return st;
+		for (t = 1; t < trials; t++)
+			if (tpot[t] < tpot[best])
+				best = t;
+		st = add_centre(ws, dim, j, cand[best], &pot, tick);
 	}
-	return SK_OK;
+	return st;
 }
 
 static int
@@ -721,19 +789,54 @@ centre_halves(fit_ws *ws, int k, int dim)
 }
 
 /*
- * Can row i keep centre a without a full scan?  First by the bounds alone,
- * then after tightening the upper bound to the exact distance.
+ * A float >= v (resp. <= v) for a bound v: widen v by more than a float's
+ * rounding error (2^-24 relative, plus the subnormal step) before the
+ * conversion, which is cheaper than nextafterf() in the inner loop.  A
+ * lower bound beyond the float range is clamped, an upper one may become
+ * infinity; both stay valid.
+ */
+#define SK_KM_FLT_WIDEN		1e-7
+#define SK_KM_FLT_TINY		1e-44
+#define SK_KM_FLT_CLAMP		3.0e38
+
+static inline float
+float_up(double v)
+{
+	return (float) (v + fabs(v) * SK_KM_FLT_WIDEN + SK_KM_FLT_TINY);
+}
+
+static inline float
+float_down(double v)
+{
+	v = v - fabs(v) * SK_KM_FLT_WIDEN - SK_KM_FLT_TINY;
+	return (float) (v > SK_KM_FLT_CLAMP ? SK_KM_FLT_CLAMP : v);
+}
+
+/*
+ * Can row i keep centre a without a full scan?  First by the bounds alone
+ * (after applying the last iteration's centre moves to them), then after
+ * tightening the upper bound to the exact distance.
  */
 static inline int
 hamerly_keeps(fit_ws *ws, const double *x, int a, size_t i, int dim)
 {
-	double		bound = ws->half[a] > ws->lower[i] ? ws->half[a] : ws->lower[i];
+	double		bound;
 
+	double		up = (double) ws->upper[i] + ws->shift[a];
+	double		lo = (double) ws->lower[i] -
+		((a == ws->max_shift_at) ? ws->max_shift2 : ws->max_shift);
+
+	ws->lower[i] = float_down(lo);
+	bound = ws->half[a] > lo ? ws->half[a] : lo;
 	bound *= 1.0 - SK_KM_BOUND_SLACK;
-	if (ws->upper[i] < bound)
+	if (up < bound)
+	{
+		ws->upper[i] = float_up(up);
 		return 1;
-	ws->upper[i] = sqrt(sq_dist(x, ws->cen + (size_t) a * dim, dim));
-	return ws->upper[i] < bound;
+	}
+	up = sqrt(sq_dist(x, ws->cen + (size_t) a * dim, dim));
+	ws->upper[i] = float_up(up);
+	return up < bound;
 }
 
 /*
@@ -770,8 +873,8 @@ assign_step(fit_ws *ws, int k, int dim, int first, size_t *changed,
 
 			nchanged += b != a;
 			ws->label[i] = a = b;
-			ws->upper[i] = sqrt(d1);
-			ws->lower[i] = sqrt(d2);
+			ws->upper[i] = float_up(sqrt(d1));
+			ws->lower[i] = float_down(sqrt(d2));
 		}
 		sum = ws->cnew + (size_t) a * dim;
 		for (f = 0; f < dim; f++)
@@ -786,12 +889,14 @@ assign_step(fit_ws *ws, int k, int dim, int first, size_t *changed,
  * Give each empty cluster the row farthest from its own centre (taking no
  * row that is the last of its cluster), as scikit-learn does.  Works on the
  * sums in cnew, before they are divided.  Labels stay as they are: the next
- * assignment moves the row, and Hamerly's bounds stay valid because the
- * centre's jump is counted in its shift like any other move.
+ * assignment moves the row.  The distances borrow the bounds' memory;
+ * the bounds are then reset to infinity and 0, valid if useless: one
+ * iteration of full scans is the price of a rare event.
  */
 static sk_status
 relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
 {
+	double	   *far = ws->d2;
 	size_t		i;
 	int			j;
 	int			any = 0;
@@ -804,8 +909,8 @@ relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
 	{
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		ws->far[i] = sq_dist(ws->x + i * dim,
-							 ws->cen + (size_t) ws->label[i] * dim, dim);
+		far[i] = sq_dist(ws->x + i * dim,
+						 ws->cen + (size_t) ws->label[i] * dim, dim);
 	}
 	for (j = 0; j < k; j++)
 	{
@@ -817,14 +922,14 @@ relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
 		if (ws->count[j] != 0)
 			continue;
 		for (i = 0; i < ws->m; i++)
-			if (ws->far[i] > pick_d && ws->count[ws->label[i]] > 1)
+			if (far[i] > pick_d && ws->count[ws->label[i]] > 1)
 			{
 				pick = i;
-				pick_d = ws->far[i];
+				pick_d = far[i];
 			}
 		if (pick == ws->m)
 			break;				/* cannot happen while k <= distinct rows */
-		ws->far[pick] = -1.0;
+		far[pick] = -1.0;
 		from = ws->label[pick];
 		for (f = 0; f < dim; f++)
 		{
@@ -835,6 +940,11 @@ relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
 		}
 		ws->count[from]--;
 		ws->count[j] = 1;
+	}
+	for (i = 0; i < ws->m; i++)
+	{
+		ws->upper[i] = INFINITY;
+		ws->lower[i] = 0.0f;
 	}
 	return SK_OK;
 }
@@ -869,33 +979,29 @@ update_centres(fit_ws *ws, int k, int dim)
 	return tot;
 }
 
-/* Hamerly's bound update after the centres moved by ws->shift. */
+/*
+ * Record the largest centre moves.  The bounds themselves are brought up
+ * to date row by row in the next assignment pass (upper grows by its own
+ * centre's move, lower shrinks by the largest other move), which saves a
+ * pass over memory per iteration.
+ */
 static void
-move_bounds(fit_ws *ws, int k)
+note_shifts(fit_ws *ws, int k)
 {
-	double		max1 = 0.0,
-				max2 = 0.0;
-	int			arg1 = -1;
 	int			j;
-	size_t		i;
 
+	ws->max_shift = ws->max_shift2 = 0.0;
+	ws->max_shift_at = -1;
 	for (j = 0; j < k; j++)
 	{
-		if (ws->shift[j] > max1)
+		if (ws->shift[j] > ws->max_shift)
 		{
-			max2 = max1;
-			max1 = ws->shift[j];
-			arg1 = j;
+			ws->max_shift2 = ws->max_shift;
+			ws->max_shift = ws->shift[j];
+			ws->max_shift_at = j;
 		}
-		else if (ws->shift[j] > max2)
-			max2 = ws->shift[j];
-	}
-	for (i = 0; i < ws->m; i++)
-	{
-		int			a = ws->label[i];
-
-		ws->upper[i] += ws->shift[a];
-		ws->lower[i] -= (a == arg1) ? max2 : max1;
+		else if (ws->shift[j] > ws->max_shift2)
+			ws->max_shift2 = ws->shift[j];
 	}
 }
 
@@ -928,7 +1034,7 @@ lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
 			*converged = 1;
 			break;
 		}
-		move_bounds(ws, k);
+		note_shifts(ws, k);
 	}
 	return SK_OK;
 }
@@ -1048,11 +1154,13 @@ sk_km_fit(const double *x, size_t n, int dim, const sk_km_params *p,
 		return st;
 	if (x == NULL || work == NULL || ((uintptr_t) work % sizeof(double)) != 0)
 		return SK_EINVAL;
-	if (!fit_layout(working_rows(n, p->sample_cap), dim, p->k, NULL, NULL, &need))
+	if (!fit_layout(working_rows(n, p->sample_cap), dim, p->k,
+					needs_copy(n, p), NULL, NULL, &need))
 		return SK_EOVERFLOW;
 	if (work_bytes < need)
 		return SK_EINVAL;
-	fit_layout(working_rows(n, p->sample_cap), dim, p->k, (char *) work, &ws, &need);
+	fit_layout(working_rows(n, p->sample_cap), dim, p->k, needs_copy(n, p),
+			   (char *) work, &ws, &need);
 
 	model->transform = p->transform;
 	/* cen and cnew serve as per-feature scratch before any run starts */
@@ -1715,7 +1823,8 @@ silhouette_one(const sk_km_model *m, score_ws *ws, size_t s, size_t p)
 			sqrt(sq_dist(zi, ws->z + ws->sample[q] * dim, dim));
 	a = ws->acc[li] / (double) (ws->scount[li] - 1);
 	for (j = 0; j < k; j++)
-		if (j != li && ws->scount[j] > 0 && ws->acc[j] / ws->scount[j] < b)
+		if (j != li && ws->scount[j] > 0 &&
+			ws->acc[j] / (double) ws->scount[j] < b)
 			b = ws->acc[j] / (double) ws->scount[j];
 	if (a == 0.0 && b == 0.0)
 		return 0.0;

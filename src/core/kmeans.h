@@ -43,8 +43,15 @@
  * SK_EINVAL (below 1) or SK_ELIMIT (above).  k must not exceed the number of
  * distinct working rows (after transform and sampling): k-means++ finds a
  * zero total potential before k centres are chosen and the fit reports
- * SK_EINVAL.  NaN or infinite input is SK_EDATA; data so large that squared
- * distances overflow is SK_EOVERFLOW.
+ * SK_EINVAL.  NaN or infinite input is SK_EDATA.  With transform "none" a
+ * value beyond 1e150 in magnitude is SK_EOVERFLOW (its squared distances
+ * could overflow; the z-score transforms have no such limit except a
+ * variance that overflows a double).
+ *
+ * Memory.  With transform "none" and no sampling the fit reads the
+ * caller's rows in place; otherwise it keeps a transformed copy in the
+ * workspace.  Hamerly's bounds are floats rounded outwards, so they cost
+ * 8 bytes per row, shared with k-means++'s D^2 array.
  *
  * Buffers passed as "work" or model storage must be aligned for double
  * (palloc and malloc memory is).
@@ -140,8 +147,8 @@ extern sk_status sk_km_model_bind(sk_km_model *model, int k, int dim,
 
 /*
  * Workspace for sk_km_fit() on n rows of dim features with params p.
- * About (n' * (dim + 2) + 6 * k * dim) doubles plus n' int32, where n' is
- * min(n, sample_cap).  Status SK_EOVERFLOW if the size does not fit size_t.
+ * (c * n' * dim + n' + 2 * k * dim + 4 * k) doubles plus n' int32, where n'
+ * is min(n, sample_cap) and c is 1 with a transform or a sample, else 0.  Status SK_EOVERFLOW if the size does not fit size_t.
  */
 extern sk_status sk_km_fit_work_size(size_t n, int dim,
 									 const sk_km_params *p, size_t *bytes);
