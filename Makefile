@@ -34,7 +34,7 @@ REGRESS   +=
 
 # KPI pipeline
 PG_SRCS   +=
-REGRESS   +=
+REGRESS   += kpi_hand kpi_bad_input
 
 OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 

@@ -232,3 +232,1036 @@ CREATE FUNCTION segkpi.rfm_score(stats segkpi.rfm_stats, as_of timestamptz,
 
 COMMENT ON FUNCTION segkpi.rfm_score(segkpi.rfm_stats, timestamptz, integer, text) IS
     'window function: RFM scores of each customer against its partition, score = 1 + floor(bins * (customers with a strictly smaller value) / customers)';
+
+------------------------------------------------------------------------
+-- KPI pipeline: configuration
+------------------------------------------------------------------------
+
+-- Bound warehouse tables: one row per source, columns by role.
+CREATE TABLE segkpi.bindings (
+    source     text PRIMARY KEY
+               CHECK (source IN ('orders', 'customers', 'marketing_spend', 'leads', 'feedback')),
+    relation   regclass NOT NULL,
+    columns    jsonb NOT NULL,
+    attributes name[] NOT NULL DEFAULT '{}',
+    bound_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE segkpi.bindings IS 'warehouse tables bound to segkpi, one per source; written by the segkpi.bind_* functions';
+COMMENT ON COLUMN segkpi.bindings.source IS 'orders, customers, marketing_spend, leads or feedback';
+COMMENT ON COLUMN segkpi.bindings.relation IS 'the bound table or view';
+COMMENT ON COLUMN segkpi.bindings.columns IS 'role -> column name, e.g. {"customer": "customer_id", "amount": "total"}';
+COMMENT ON COLUMN segkpi.bindings.attributes IS 'attribute columns (customers, leads) usable by rule segmentations';
+COMMENT ON COLUMN segkpi.bindings.bound_at IS 'when the binding was made';
+
+-- Settings: exactly one row.
+CREATE TABLE segkpi.settings (
+    id                integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    period_grain      text NOT NULL DEFAULT 'month' CHECK (period_grain IN ('month', 'quarter')),
+    clv_horizon_days  integer NOT NULL DEFAULT 365 CHECK (clv_horizon_days > 0),
+    clv_discount_rate numeric NOT NULL DEFAULT 0.10 CHECK (clv_discount_rate > -1),
+    min_segment_size  integer NOT NULL DEFAULT 10 CHECK (min_segment_size >= 0),
+    launch_date       date
+);
+INSERT INTO segkpi.settings DEFAULT VALUES;
+COMMENT ON TABLE segkpi.settings IS 'pipeline settings (one row)';
+COMMENT ON COLUMN segkpi.settings.id IS 'always 1';
+COMMENT ON COLUMN segkpi.settings.period_grain IS 'KPI period: calendar month or quarter, in the TimeZone of the session that refreshes';
+COMMENT ON COLUMN segkpi.settings.clv_horizon_days IS 'horizon of predicted CLTV, in days';
+COMMENT ON COLUMN segkpi.settings.clv_discount_rate IS 'yearly discount rate of predicted CLTV';
+COMMENT ON COLUMN segkpi.settings.min_segment_size IS 'dashboard views hide segments with fewer customers than this';
+COMMENT ON COLUMN segkpi.settings.launch_date IS 'start of segment-based marketing, for segkpi.before_after';
+
+-- Segmentations to compute at each refresh.
+CREATE TABLE segkpi.segmentations (
+    name    text PRIMARY KEY CHECK (name <> '' AND name <> '(all)'),
+    method  text NOT NULL CHECK (method IN ('rfm', 'rules')),
+    params  jsonb NOT NULL DEFAULT '{}',
+    active  boolean NOT NULL DEFAULT true
+);
+COMMENT ON TABLE segkpi.segmentations IS 'segmentations computed by segkpi.refresh';
+COMMENT ON COLUMN segkpi.segmentations.name IS 'name of the segmentation';
+COMMENT ON COLUMN segkpi.segmentations.method IS 'rfm (params bins, ruleset) or rules (segkpi.segment_rules)';
+COMMENT ON COLUMN segkpi.segmentations.params IS 'method parameters: rfm {"bins": 5, "ruleset": "default"}';
+COMMENT ON COLUMN segkpi.segmentations.active IS 'only active segmentations are refreshed';
+
+-- Ordered rules of rule segmentations: first match wins.
+CREATE TABLE segkpi.segment_rules (
+    segmentation text NOT NULL REFERENCES segkpi.segmentations ON DELETE CASCADE,
+    rule_order   integer NOT NULL,
+    segment      text NOT NULL CHECK (segment <> '' AND segment <> '(all)'),
+    conditions   jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(conditions) = 'object'),
+    PRIMARY KEY (segmentation, rule_order)
+);
+COMMENT ON TABLE segkpi.segment_rules IS 'rules of rule segmentations; a customer (or lead) gets the segment of the first rule whose conditions all hold, else "Other"';
+COMMENT ON COLUMN segkpi.segment_rules.segmentation IS 'the rule segmentation';
+COMMENT ON COLUMN segkpi.segment_rules.rule_order IS 'rules are tried in ascending order';
+COMMENT ON COLUMN segkpi.segment_rules.segment IS 'segment name';
+COMMENT ON COLUMN segkpi.segment_rules.conditions IS '{"attr": ["v1", "v2"]} (value in list) or {"attr": {"min": 50, "max": 999}} (inclusive range); all must hold; {} matches everything';
+
+SELECT pg_catalog.pg_extension_config_dump('segkpi.bindings', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.settings', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segmentations', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_rules', '');
+
+------------------------------------------------------------------------
+-- KPI pipeline: snapshots
+------------------------------------------------------------------------
+
+CREATE TABLE segkpi.snapshots (
+    snapshot_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    as_of       timestamptz NOT NULL,
+    taken_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    timezone    text NOT NULL,
+    period_grain text NOT NULL,
+    customers   bigint NOT NULL,
+    stages      jsonb NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE segkpi.snapshots IS 'one row per refresh';
+COMMENT ON COLUMN segkpi.snapshots.snapshot_id IS 'snapshot number, increasing';
+COMMENT ON COLUMN segkpi.snapshots.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.snapshots.taken_at IS 'when the refresh ran';
+COMMENT ON COLUMN segkpi.snapshots.timezone IS 'TimeZone in which periods were cut';
+COMMENT ON COLUMN segkpi.snapshots.period_grain IS 'month or quarter';
+COMMENT ON COLUMN segkpi.snapshots.customers IS 'customers with at least one order row up to as_of';
+COMMENT ON COLUMN segkpi.snapshots.stages IS 'seconds spent per refresh stage';
+
+CREATE TABLE segkpi.segment_kpis (
+    snapshot_id        bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+    segmentation       text NOT NULL,
+    segment            text NOT NULL,
+    period_start       date NOT NULL,
+    period_end         date NOT NULL,
+    customers          bigint NOT NULL,
+    share              numeric,
+    active_customers   bigint NOT NULL,
+    new_customers      bigint NOT NULL,
+    orders             bigint NOT NULL,
+    revenue            numeric NOT NULL,
+    cost               numeric NOT NULL,
+    aov                numeric,
+    purchase_frequency numeric,
+    retention_rate     numeric,
+    churn_rate         numeric,
+    attributed_spend   numeric NOT NULL,
+    cac                numeric,
+    leads              bigint,
+    converted_leads    bigint,
+    conversion_rate    numeric,
+    cltv_historical    numeric,
+    cltv_formula       numeric,
+    roi                numeric,
+    marketing_roi      numeric,
+    csat               numeric,
+    feedback_answers   bigint NOT NULL,
+    previously_active  bigint,
+    retained           bigint NOT NULL,
+    PRIMARY KEY (snapshot_id, segmentation, segment, period_start)
+);
+COMMENT ON TABLE segkpi.segment_kpis IS 'KPIs per snapshot, segmentation, segment and period; segment "(all)" is the total over all customers';
+COMMENT ON COLUMN segkpi.segment_kpis.snapshot_id IS 'the snapshot';
+COMMENT ON COLUMN segkpi.segment_kpis.segmentation IS 'the segmentation';
+COMMENT ON COLUMN segkpi.segment_kpis.segment IS 'segment name, or "(all)"';
+COMMENT ON COLUMN segkpi.segment_kpis.period_start IS 'first day of the period (inclusive)';
+COMMENT ON COLUMN segkpi.segment_kpis.period_end IS 'first day after the period (exclusive)';
+COMMENT ON COLUMN segkpi.segment_kpis.customers IS 'segment members acquired before period_end';
+COMMENT ON COLUMN segkpi.segment_kpis.share IS 'customers / customers of "(all)" in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.active_customers IS 'members with at least one order (amount > 0) in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.new_customers IS 'members acquired in the period (acquired_at when bound and set, else first order)';
+COMMENT ON COLUMN segkpi.segment_kpis.orders IS 'order rows with amount > 0 in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.revenue IS 'sum of all amounts in the period, refunds included (exact)';
+COMMENT ON COLUMN segkpi.segment_kpis.cost IS 'sum of order cost in the period (0 when no cost column is bound)';
+COMMENT ON COLUMN segkpi.segment_kpis.aov IS 'revenue / orders';
+COMMENT ON COLUMN segkpi.segment_kpis.purchase_frequency IS 'orders / active_customers';
+COMMENT ON COLUMN segkpi.segment_kpis.retention_rate IS 'members active in the previous period and in this one / members active in the previous period';
+COMMENT ON COLUMN segkpi.segment_kpis.churn_rate IS '1 - retention_rate';
+COMMENT ON COLUMN segkpi.segment_kpis.attributed_spend IS 'marketing spend of the period attributed to the segment (see README)';
+COMMENT ON COLUMN segkpi.segment_kpis.cac IS 'attributed_spend / new_customers';
+COMMENT ON COLUMN segkpi.segment_kpis.leads IS 'leads created in the period (rule segmentations; NULL otherwise)';
+COMMENT ON COLUMN segkpi.segment_kpis.converted_leads IS 'of those leads, the ones ever converted';
+COMMENT ON COLUMN segkpi.segment_kpis.conversion_rate IS 'converted_leads / leads';
+COMMENT ON COLUMN segkpi.segment_kpis.cltv_historical IS 'gross margin (revenue - cost) up to period_end / customers';
+COMMENT ON COLUMN segkpi.segment_kpis.cltv_formula IS 'aov x yearly purchase frequency x 1 / yearly churn x margin ratio';
+COMMENT ON COLUMN segkpi.segment_kpis.roi IS '(revenue - cost - attributed_spend) / (cost + attributed_spend)';
+COMMENT ON COLUMN segkpi.segment_kpis.marketing_roi IS '(revenue - cost - attributed_spend) / attributed_spend';
+COMMENT ON COLUMN segkpi.segment_kpis.csat IS 'mean feedback score of members answered in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.feedback_answers IS 'feedback answers in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.previously_active IS 'members active in the previous period (NULL in the first period)';
+COMMENT ON COLUMN segkpi.segment_kpis.retained IS 'of those, the members active again in this period';
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.bindings, segkpi.settings, segkpi.segmentations,
+    segkpi.segment_rules, segkpi.snapshots, segkpi.segment_kpis TO @extowner@;
+GRANT INSERT, UPDATE, DELETE ON segkpi.rfm_rules TO @extowner@;
+
+------------------------------------------------------------------------
+-- KPI pipeline: binding functions
+------------------------------------------------------------------------
+
+-- The type of column col of rel, checked against a role; errors say what
+-- is wrong and which argument it came from.
+CREATE FUNCTION segkpi.binding_column_type(rel regclass, col name, role text, allowed text[])
+    RETURNS regtype
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    t regtype;
+BEGIN
+    IF col IS NULL THEN
+        RAISE EXCEPTION 'column for % must not be null', role USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT a.atttypid::regtype INTO t
+      FROM pg_attribute a
+     WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of relation % does not exist', col, rel
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = format('It was given as the %s column.', role);
+    END IF;
+    IF allowed IS NOT NULL AND NOT (t::text = ANY (allowed)) THEN
+        RAISE EXCEPTION 'column "%" of relation % has type %, which cannot be the % column', col, rel, t, role
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = format('Allowed types: %s.', array_to_string(allowed, ', '));
+    END IF;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION segkpi.binding_column_type(regclass, name, text, text[]) IS
+    'type of a column to bind, or an error naming the column, its role and the allowed types';
+
+-- The column roles of a source: role -> [required, type class], where the
+-- class is t (time), n (number), s (text) or null (customer key: any type).
+CREATE FUNCTION segkpi.binding_spec(source text)
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog
+RETURN CASE source
+    WHEN 'orders' THEN '{"customer": [true, null], "ordered_at": [true, "t"], "amount": [true, "n"], "cost": [false, "n"], "channel": [false, "s"]}'::jsonb
+    WHEN 'customers' THEN '{"customer": [true, null], "acquired_at": [false, "t"], "channel": [false, "s"]}'::jsonb
+    WHEN 'marketing_spend' THEN '{"spent_on": [true, "t"], "amount": [true, "n"], "channel": [false, "s"], "target_segment": [false, "s"]}'::jsonb
+    WHEN 'leads' THEN '{"created_at": [true, "t"], "converted_at": [true, "t"], "customer": [false, null], "channel": [false, "s"]}'::jsonb
+    WHEN 'feedback' THEN '{"customer": [true, null], "answered_at": [true, "t"], "score": [true, "n"]}'::jsonb
+END;
+COMMENT ON FUNCTION segkpi.binding_spec(text) IS
+    'column roles of a source: role -> [required, type class (t time, n number, s text, null any)]';
+
+CREATE FUNCTION segkpi.binding_types(class text)
+    RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog
+RETURN CASE class
+    WHEN 't' THEN ARRAY['timestamp with time zone', 'timestamp without time zone', 'date']
+    WHEN 'n' THEN ARRAY['numeric', 'integer', 'bigint', 'smallint', 'double precision', 'real']
+    WHEN 's' THEN ARRAY['text', 'character varying', 'character', 'name']
+END;
+COMMENT ON FUNCTION segkpi.binding_types(text) IS 'column types accepted for a type class of segkpi.binding_spec';
+
+CREATE FUNCTION segkpi.bind(source text, relation regclass, columns jsonb, attributes name[] DEFAULT '{}')
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    spec    jsonb;
+    role    text;
+    req     boolean;
+    key_t   regtype;
+    t       regtype;
+    a       name;
+BEGIN
+    spec := segkpi.binding_spec(source);
+    IF spec IS NULL THEN
+        RAISE EXCEPTION 'unknown source "%"', source USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Sources are orders, customers, marketing_spend, leads and feedback.';
+    END IF;
+    FOR role IN SELECT jsonb_object_keys(columns) LOOP
+        IF NOT spec ? role THEN
+            RAISE EXCEPTION 'source % has no column role "%"', source, role USING ERRCODE = 'invalid_parameter_value',
+                HINT = format('Roles of %s: %s.', source, (SELECT string_agg(k, ', ') FROM jsonb_object_keys(spec) k));
+        END IF;
+    END LOOP;
+    IF source = 'orders' THEN
+        key_t := NULL;
+    ELSE
+        SELECT (b.columns ->> '_key_type')::regtype INTO key_t FROM segkpi.bindings b WHERE b.source = 'orders';
+    END IF;
+    FOR role, req IN SELECT k, (spec -> k ->> 0)::boolean FROM jsonb_object_keys(spec) k LOOP
+        IF columns ->> role IS NULL THEN
+            IF req THEN
+                RAISE EXCEPTION 'source % needs a column for "%"', source, role USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            CONTINUE;
+        END IF;
+        t := segkpi.binding_column_type(relation, (columns ->> role)::name, role,
+                 segkpi.binding_types(spec -> role ->> 1));
+        IF role = 'customer' THEN
+            IF source = 'orders' THEN
+                key_t := t;
+            ELSIF key_t IS NULL THEN
+                RAISE EXCEPTION 'bind orders before %', source USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'The orders binding fixes the type of the customer key.';
+            ELSIF t <> key_t THEN
+                RAISE EXCEPTION 'customer column "%" of % has type %, but the orders customer key is %',
+                    columns ->> role, relation, t, key_t USING ERRCODE = 'datatype_mismatch';
+            END IF;
+        END IF;
+    END LOOP;
+    FOREACH a IN ARRAY coalesce(attributes, '{}') LOOP
+        IF source NOT IN ('customers', 'leads') THEN
+            RAISE EXCEPTION 'only customers and leads have attribute columns' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        PERFORM segkpi.binding_column_type(relation, a, 'attribute', NULL);
+    END LOOP;
+    IF source = 'orders' THEN
+        columns := columns || jsonb_build_object('_key_type', key_t::text);
+        PERFORM segkpi.ensure_customer_tables(key_t);
+    END IF;
+    INSERT INTO segkpi.bindings AS b (source, relation, columns, attributes)
+    VALUES (source, relation, columns, coalesce(attributes, '{}'))
+    ON CONFLICT ON CONSTRAINT bindings_pkey DO UPDATE
+        SET relation = excluded.relation, columns = excluded.columns,
+            attributes = excluded.attributes, bound_at = pg_catalog.now();
+END
+$$;
+COMMENT ON FUNCTION segkpi.bind(text, regclass, jsonb, name[]) IS
+    'binds a warehouse table to a source after checking that every column exists with a usable type';
+
+CREATE FUNCTION segkpi.bind_orders(relation regclass, customer name, ordered_at name, amount name,
+                                   cost name DEFAULT NULL, channel name DEFAULT NULL)
+    RETURNS void LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT segkpi.bind('orders', relation, jsonb_strip_nulls(jsonb_build_object(
+        'customer', customer, 'ordered_at', ordered_at, 'amount', amount, 'cost', cost, 'channel', channel)));
+END;
+COMMENT ON FUNCTION segkpi.bind_orders(regclass, name, name, name, name, name) IS
+    'binds the orders table: customer key, order time, amount (refunds <= 0), optional cost and channel';
+
+CREATE FUNCTION segkpi.bind_customers(relation regclass, customer name, acquired_at name DEFAULT NULL,
+                                      channel name DEFAULT NULL, attributes name[] DEFAULT '{}')
+    RETURNS void LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT segkpi.bind('customers', relation, jsonb_strip_nulls(jsonb_build_object(
+        'customer', customer, 'acquired_at', acquired_at, 'channel', channel)), attributes);
+END;
+COMMENT ON FUNCTION segkpi.bind_customers(regclass, name, name, name, name[]) IS
+    'binds the customers table: key (same type as the orders key), optional acquisition time and channel, attribute columns';
+
+CREATE FUNCTION segkpi.bind_marketing_spend(relation regclass, spent_on name, amount name,
+                                            channel name DEFAULT NULL, target_segment name DEFAULT NULL)
+    RETURNS void LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT segkpi.bind('marketing_spend', relation, jsonb_strip_nulls(jsonb_build_object(
+        'spent_on', spent_on, 'amount', amount, 'channel', channel, 'target_segment', target_segment)));
+END;
+COMMENT ON FUNCTION segkpi.bind_marketing_spend(regclass, name, name, name, name) IS
+    'binds acquisition spend: date, amount, optional channel and target segment tags';
+
+CREATE FUNCTION segkpi.bind_leads(relation regclass, created_at name, converted_at name,
+                                  customer name DEFAULT NULL, channel name DEFAULT NULL,
+                                  attributes name[] DEFAULT '{}')
+    RETURNS void LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT segkpi.bind('leads', relation, jsonb_strip_nulls(jsonb_build_object(
+        'created_at', created_at, 'converted_at', converted_at, 'customer', customer, 'channel', channel)), attributes);
+END;
+COMMENT ON FUNCTION segkpi.bind_leads(regclass, name, name, name, name, name[]) IS
+    'binds leads: creation and conversion times, optional customer, channel and attribute columns';
+
+CREATE FUNCTION segkpi.bind_feedback(relation regclass, customer name, answered_at name, score name)
+    RETURNS void LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT segkpi.bind('feedback', relation, jsonb_build_object(
+        'customer', customer, 'answered_at', answered_at, 'score', score));
+END;
+COMMENT ON FUNCTION segkpi.bind_feedback(regclass, name, name, name) IS
+    'binds satisfaction feedback: customer, answer time, score';
+
+-- Customer-level tables carry the warehouse's key type, so they are made
+-- when orders are bound (and remade, while empty, when the type changes).
+-- They are not readable by PUBLIC.
+CREATE FUNCTION segkpi.ensure_customer_tables(key_type regtype)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    cur regtype;
+BEGIN
+    SELECT a.atttypid::regtype INTO cur FROM pg_attribute a
+     WHERE a.attrelid = to_regclass('segkpi.customer_segments') AND a.attname = 'customer_id';
+    IF cur = key_type THEN
+        RETURN;
+    END IF;
+    IF cur IS NOT NULL THEN
+        IF EXISTS (SELECT FROM segkpi.snapshots) THEN
+            RAISE EXCEPTION 'the customer key type changes from % to %, but snapshots exist', cur, key_type
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
+        END IF;
+        DROP TABLE segkpi.customer_segments, segkpi.customer_features CASCADE;
+    END IF;
+    EXECUTE format($ddl$
+        CREATE TABLE segkpi.customer_features (
+            snapshot_id    bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+            customer_id    %1$s NOT NULL,
+            acquired_at    timestamptz,
+            first_order_at timestamptz,
+            last_order_at  timestamptz,
+            orders         bigint NOT NULL,
+            refunds        bigint NOT NULL,
+            monetary       numeric NOT NULL,
+            cost           numeric NOT NULL,
+            recency_days   float8,
+            r integer, f integer, m integer,
+            PRIMARY KEY (snapshot_id, customer_id));
+        CREATE TABLE segkpi.customer_segments (
+            snapshot_id  bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+            segmentation text NOT NULL,
+            customer_id  %1$s NOT NULL,
+            segment      text NOT NULL,
+            PRIMARY KEY (snapshot_id, segmentation, customer_id));
+        REVOKE ALL ON segkpi.customer_features, segkpi.customer_segments FROM PUBLIC;
+        CREATE VIEW segkpi.segment_migration AS
+        SELECT m.* FROM (SELECT max(snapshot_id) FILTER (WHERE rn = 2) AS f,
+                                max(snapshot_id) FILTER (WHERE rn = 1) AS t
+                           FROM (SELECT snapshot_id, row_number() OVER (ORDER BY snapshot_id DESC) AS rn
+                                   FROM segkpi.snapshots) s) x,
+               LATERAL segkpi.migration(x.f, x.t) m;
+        CREATE VIEW segkpi.rfm_grid AS
+        SELECT f.r, f.f, count(*) AS customers, round(avg(f.monetary), 2) AS mean_monetary
+          FROM segkpi.customer_features f
+         WHERE f.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots) AND f.r IS NOT NULL
+         GROUP BY f.r, f.f
+        HAVING count(*) >= (SELECT min_segment_size FROM segkpi.settings);
+        COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous to the latest snapshot (cells below settings.min_segment_size hidden)';
+        COMMENT ON VIEW segkpi.rfm_grid IS 'R x F grid of the latest snapshot (five bins): customers and mean monetary (cells below settings.min_segment_size hidden)';
+        COMMENT ON COLUMN segkpi.segment_migration.segmentation IS 'the segmentation';
+        COMMENT ON COLUMN segkpi.segment_migration.from_segment IS 'segment in the previous snapshot, (none) when absent';
+        COMMENT ON COLUMN segkpi.segment_migration.to_segment IS 'segment in the latest snapshot, (none) when absent';
+        COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move';
+        COMMENT ON COLUMN segkpi.rfm_grid.r IS 'recency score';
+        COMMENT ON COLUMN segkpi.rfm_grid.f IS 'frequency score';
+        COMMENT ON COLUMN segkpi.rfm_grid.customers IS 'customers in the cell';
+        COMMENT ON COLUMN segkpi.rfm_grid.mean_monetary IS 'mean monetary total of the cell';
+        COMMENT ON TABLE segkpi.customer_features IS 'per-customer features of each snapshot (customer-level: not for PUBLIC)';
+        COMMENT ON TABLE segkpi.customer_segments IS 'segment of every customer in each snapshot and segmentation (customer-level: not for PUBLIC)';
+        $ddl$, key_type);
+END
+$$;
+COMMENT ON FUNCTION segkpi.ensure_customer_tables(regtype) IS
+    'creates the customer-level snapshot tables with the customer key type of the orders binding';
+
+------------------------------------------------------------------------
+-- KPI pipeline: refresh
+------------------------------------------------------------------------
+
+-- A binding that still holds: the table exists and every column still has
+-- a usable type.  Returns the binding, or NULL when the source is unbound.
+CREATE FUNCTION segkpi.checked_binding(src text)
+    RETURNS segkpi.bindings
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    b segkpi.bindings;
+    role text;
+    t regtype;
+    a name;
+BEGIN
+    SELECT * INTO b FROM segkpi.bindings WHERE source = src;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_class WHERE oid = b.relation) THEN
+        RAISE EXCEPTION 'the table bound as % no longer exists', src
+            USING ERRCODE = 'undefined_table',
+                  HINT = format('Bind it again with segkpi.bind_%s(...).', src);
+    END IF;
+    FOR role IN SELECT k FROM jsonb_object_keys(b.columns) k WHERE k NOT LIKE '\_%' LOOP
+        t := segkpi.binding_column_type(b.relation, (b.columns ->> role)::name, src || ' ' || role,
+                                        segkpi.binding_types(segkpi.binding_spec(src) -> role ->> 1));
+        IF role = 'customer' AND t::text <> (SELECT o.columns ->> '_key_type' FROM segkpi.bindings o
+                                              WHERE o.source = 'orders') THEN
+            RAISE EXCEPTION 'the customer key of % has changed type to %', src, t
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'All bound customer keys must have the type they had when orders were bound.';
+        END IF;
+    END LOOP;
+    FOREACH a IN ARRAY b.attributes LOOP
+        PERFORM segkpi.binding_column_type(b.relation, a, src || ' attribute', NULL);
+    END LOOP;
+    RETURN b;
+END
+$$;
+COMMENT ON FUNCTION segkpi.checked_binding(text) IS
+    'the binding of a source after checking that its table and columns still exist; NULL when unbound';
+
+-- SQL predicate of one rule's conditions over the columns of alias; only
+-- bound attribute names are accepted, all quoted.
+CREATE FUNCTION segkpi.rule_predicate(conditions jsonb, alias text, allowed name[])
+    RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    attr text;
+    cond jsonb;
+    parts text[] := '{}';
+BEGIN
+    FOR attr, cond IN SELECT * FROM jsonb_each(conditions) LOOP
+        IF NOT attr::name = ANY (allowed) THEN
+            RAISE EXCEPTION 'rule condition on "%", which is not a bound attribute', attr
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('Bound attributes: %s.', coalesce(array_to_string(allowed, ', '), 'none'));
+        END IF;
+        IF jsonb_typeof(cond) = 'array' THEN
+            parts := parts || format('%I.%I::text IN (%s)', alias, attr,
+                (SELECT coalesce(string_agg(quote_literal(v), ', '), 'NULL') FROM jsonb_array_elements_text(cond) v));
+        ELSIF jsonb_typeof(cond) = 'object' AND (cond ? 'min' OR cond ? 'max') THEN
+            IF cond ? 'min' THEN
+                parts := parts || format('%I.%I >= %L', alias, attr, cond ->> 'min');
+            END IF;
+            IF cond ? 'max' THEN
+                parts := parts || format('%I.%I <= %L', alias, attr, cond ->> 'max');
+            END IF;
+        ELSE
+            RAISE EXCEPTION 'rule condition on "%" must be a list of values or {"min": .., "max": ..}', attr
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    RETURN CASE WHEN cardinality(parts) = 0 THEN 'true' ELSE array_to_string(parts, ' AND ') END;
+END
+$$;
+COMMENT ON FUNCTION segkpi.rule_predicate(jsonb, text, name[]) IS
+    'SQL condition of a rule (quoted identifiers and literals only)';
+
+-- CASE expression naming the segment of a row of alias under a rule segmentation.
+CREATE FUNCTION segkpi.rule_case(segmentation text, alias text, allowed name[])
+    RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    r record;
+    sql text := 'CASE';
+BEGIN
+    FOR r IN SELECT * FROM segkpi.segment_rules sr WHERE sr.segmentation = rule_case.segmentation ORDER BY rule_order LOOP
+        sql := sql || format(' WHEN %s THEN %L', segkpi.rule_predicate(r.conditions, alias, allowed), r.segment);
+    END LOOP;
+    RETURN sql || ' ELSE ''Other'' END';
+END
+$$;
+COMMENT ON FUNCTION segkpi.rule_case(text, text, name[]) IS
+    'CASE expression of a rule segmentation: first matching rule, else Other';
+
+-- The refresh's working tables are temporary and dropped at commit; a
+-- second refresh in the same transaction drops the first one's.
+CREATE FUNCTION segkpi.drop_temp_tables()
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['segkpi_cp', 'segkpi_cust', 'segkpi_assign', 'segkpi_spend', 'segkpi_leads',
+                             'segkpi_feedback', 'segkpi_fb'] LOOP
+        IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', t);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segkpi.drop_temp_tables() IS 'drops the working tables of an earlier refresh in this session';
+
+CREATE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.now(), progress boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    bo segkpi.bindings := segkpi.checked_binding('orders');
+    bc segkpi.bindings := segkpi.checked_binding('customers');
+    bs segkpi.bindings := segkpi.checked_binding('marketing_spend');
+    bl segkpi.bindings := segkpi.checked_binding('leads');
+    bf segkpi.bindings := segkpi.checked_binding('feedback');
+    cfg segkpi.settings;
+    grain text;
+    step interval;
+    sid bigint;
+    seg record;
+    ncust bigint;
+    t_stage timestamptz := clock_timestamp();
+    stage_times jsonb := '{}';
+    lead_case text;
+    cust_case text;
+BEGIN
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF bo IS NULL THEN
+        RAISE EXCEPTION 'orders are not bound' USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Call segkpi.bind_orders(table, customer, ordered_at, amount) first.';
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('segkpi.refresh')) THEN
+        RAISE NOTICE 'another segkpi.refresh is running; waiting for it to finish';
+        PERFORM pg_advisory_xact_lock(hashtext('segkpi.refresh'));
+    END IF;
+    SELECT * INTO cfg FROM segkpi.settings;
+    grain := cfg.period_grain;
+    step := CASE grain WHEN 'month' THEN interval '1 month' ELSE interval '3 months' END;
+
+    -- stage 1: orders per customer and period: the one pass over the orders
+    PERFORM segkpi.drop_temp_tables();
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_cp ON COMMIT DROP AS
+        SELECT o.%1$I AS customer_id, date_trunc(%5$L, o.%2$I::timestamptz)::date AS period,
+               sum(o.%3$I::numeric) AS revenue, sum(%4$s) AS cost,
+               count(*) FILTER (WHERE o.%3$I > 0) AS orders,
+               count(*) FILTER (WHERE o.%3$I <= 0) AS refunds,
+               min(o.%2$I::timestamptz) AS first_row_at,
+               min(o.%2$I::timestamptz) FILTER (WHERE o.%3$I > 0) AS first_order_at,
+               max(o.%2$I::timestamptz) FILTER (WHERE o.%3$I > 0) AS last_order_at
+          FROM %6$s o
+         WHERE o.%2$I::timestamptz < %7$L AND o.%1$I IS NOT NULL AND o.%3$I IS NOT NULL
+         GROUP BY 1, 2$q$,
+        bo.columns ->> 'customer', bo.columns ->> 'ordered_at', bo.columns ->> 'amount',
+        CASE WHEN bo.columns ? 'cost' THEN format('coalesce(o.%I::numeric, 0)', bo.columns ->> 'cost') ELSE '0::numeric' END,
+        grain, bo.relation, as_of);
+    IF EXISTS (SELECT FROM segkpi_cp WHERE NOT isfinite(period) OR revenue IN ('NaN', 'Infinity', '-Infinity')) THEN
+        RAISE EXCEPTION 'the bound orders hold a NaN or infinite amount or time'
+            USING ERRCODE = 'data_exception',
+                  HINT = 'Exclude such rows in a view and bind the view.';
+    END IF;
+    ANALYZE segkpi_cp;
+    stage_times := stage_times || jsonb_build_object('orders', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: orders by customer and period in % s', stage_times -> 'orders'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 2: customers
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_cust ON COMMIT DROP AS
+        SELECT k.*, coalesce(%1$s, k.first_order_at, k.first_row_at) AS acquired_at,
+               date_trunc(%2$L, coalesce(%1$s, k.first_order_at, k.first_row_at))::date AS acq_period,
+               %3$s AS channel
+          FROM (SELECT customer_id, min(first_row_at) AS first_row_at, min(first_order_at) AS first_order_at,
+                       max(last_order_at) AS last_order_at, sum(orders) AS orders, sum(refunds) AS refunds,
+                       sum(revenue) AS monetary, sum(cost) AS cost
+                  FROM segkpi_cp GROUP BY customer_id) k
+          %4$s$q$,
+        CASE WHEN bc.columns ? 'acquired_at' THEN format('c.%I::timestamptz', bc.columns ->> 'acquired_at') ELSE 'NULL::timestamptz' END,
+        grain,
+        CASE WHEN bc.columns ? 'channel' THEN format('c.%I::text', bc.columns ->> 'channel') ELSE 'NULL::text' END,
+        CASE WHEN bc IS NULL THEN ''
+             ELSE format('LEFT JOIN %s c ON c.%I = k.customer_id', bc.relation, bc.columns ->> 'customer') END);
+    SELECT count(*) INTO ncust FROM segkpi_cust;
+    INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers)
+    VALUES (as_of, current_setting('TimeZone'), grain, ncust)
+    RETURNING snapshot_id INTO sid;
+    INSERT INTO segkpi.customer_features
+    SELECT sid, customer_id, acquired_at, first_order_at, last_order_at, orders, refunds, monetary, cost,
+           (s).recency_days, (s).r, (s).f, (s).m
+      FROM (SELECT k.*, segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
+                                         as_of) OVER () AS s
+              FROM segkpi_cust k) x;
+    stage_times := stage_times || jsonb_build_object('customers', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: % customers and their features in % s', ncust, stage_times -> 'customers'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 3: sources other than orders, once for every segmentation
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_spend ON COMMIT DROP AS
+        SELECT date_trunc(%1$L, s.%2$I::timestamptz)::date AS period, %3$s AS channel, %4$s AS target,
+               s.%5$I::numeric AS amount
+          FROM %6$s s WHERE s.%2$I::timestamptz < %7$L AND s.%5$I IS NOT NULL$q$,
+        grain, coalesce(bs.columns ->> 'spent_on', 'x'),
+        CASE WHEN bs.columns ? 'channel' THEN format('s.%I::text', bs.columns ->> 'channel') ELSE 'NULL::text' END,
+        CASE WHEN bs.columns ? 'target_segment' THEN format('s.%I::text', bs.columns ->> 'target_segment') ELSE 'NULL::text' END,
+        coalesce(bs.columns ->> 'amount', 'x'),
+        CASE WHEN bs IS NULL THEN '(SELECT NULL::date AS x WHERE false)' ELSE bs.relation::text END, as_of);
+    IF bf IS NOT NULL THEN
+        EXECUTE format($q$
+            CREATE TEMP TABLE segkpi_feedback ON COMMIT DROP AS
+            SELECT f.%1$I AS customer_id, date_trunc(%2$L, f.%3$I::timestamptz)::date AS period, f.%4$I::numeric AS score
+              FROM %5$s f WHERE f.%3$I::timestamptz < %6$L AND f.%4$I IS NOT NULL$q$,
+            bf.columns ->> 'customer', grain, bf.columns ->> 'answered_at', bf.columns ->> 'score', bf.relation, as_of);
+    END IF;
+    stage_times := stage_times || jsonb_build_object('sources', extract(epoch FROM clock_timestamp() - t_stage));
+    t_stage := clock_timestamp();
+
+    -- stage 4: every active segmentation: assignments, then KPIs
+    FOR seg IN SELECT * FROM segkpi.segmentations WHERE active ORDER BY name LOOP
+        IF seg.method = 'rfm' THEN
+            INSERT INTO segkpi.customer_segments
+            SELECT sid, seg.name, customer_id, coalesce((s).segment, '(unnamed)')
+              FROM (SELECT customer_id,
+                           segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
+                                            as_of, coalesce((seg.params ->> 'bins')::int, 5),
+                                            coalesce(seg.params ->> 'ruleset', 'default')) OVER () AS s
+                      FROM segkpi_cust) x;
+        ELSE
+            IF bc IS NULL THEN
+                RAISE EXCEPTION 'rule segmentation "%" needs bound customers', seg.name
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Call segkpi.bind_customers(..., attributes => ...) first.';
+            END IF;
+            cust_case := segkpi.rule_case(seg.name, 'c', bc.attributes);
+            EXECUTE format('INSERT INTO segkpi.customer_segments
+                            SELECT %s, %L, k.customer_id, %s FROM segkpi_cust k LEFT JOIN %s c ON c.%I = k.customer_id',
+                           sid, seg.name, cust_case, bc.relation, bc.columns ->> 'customer');
+        END IF;
+
+        -- leads are segmented by their own attributes, under the same rules
+        IF to_regclass('pg_temp.segkpi_leads') IS NOT NULL THEN
+            DROP TABLE pg_temp.segkpi_leads;
+        END IF;
+        IF seg.method = 'rules' AND bl IS NOT NULL THEN
+            lead_case := segkpi.rule_case(seg.name, 'l', bl.attributes);
+            EXECUTE format($q$
+                CREATE TEMP TABLE segkpi_leads ON COMMIT DROP AS
+                SELECT date_trunc(%1$L, l.%2$I::timestamptz)::date AS period, %3$s AS segment,
+                       (l.%4$I IS NOT NULL AND l.%4$I::timestamptz < %5$L) AS converted
+                  FROM %6$s l WHERE l.%2$I::timestamptz < %5$L$q$,
+                grain, bl.columns ->> 'created_at', lead_case, bl.columns ->> 'converted_at', as_of, bl.relation);
+        ELSE
+            CREATE TEMP TABLE segkpi_leads ON COMMIT DROP AS
+            SELECT NULL::date AS period, NULL::text AS segment, NULL::boolean AS converted WHERE false;
+        END IF;
+
+        PERFORM segkpi.compute_kpis(sid, seg.name, seg.method = 'rules' AND bl IS NOT NULL, grain, step, as_of,
+                                    bf IS NOT NULL);
+        stage_times := stage_times || jsonb_build_object(seg.name, extract(epoch FROM clock_timestamp() - t_stage));
+        IF progress THEN
+            RAISE NOTICE 'refresh: segmentation "%" (%) in % s', seg.name, seg.method, stage_times -> seg.name;
+        END IF;
+        t_stage := clock_timestamp();
+    END LOOP;
+
+    UPDATE segkpi.snapshots SET stages = stage_times WHERE snapshot_id = sid;
+    RETURN sid;
+END
+$$;
+COMMENT ON FUNCTION segkpi.refresh(timestamptz, boolean) IS
+    'takes a snapshot of every active segmentation as of a time, in one transaction; returns the snapshot id';
+
+-- KPIs of one segmentation for every period, from the refresh's temporary
+-- tables (segkpi_cp, segkpi_cust, segkpi_spend, segkpi_leads and, when
+-- feedback is bound, segkpi_feedback).  Segment "(all)" is every customer.
+CREATE FUNCTION segkpi.compute_kpis(sid bigint, segmentation text, with_leads boolean, grain text,
+                                    step interval, as_of timestamptz, with_feedback boolean)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ppy integer := CASE grain WHEN 'month' THEN 12 ELSE 4 END;
+BEGIN
+    IF to_regclass('pg_temp.segkpi_assign') IS NOT NULL THEN
+        DROP TABLE pg_temp.segkpi_assign, pg_temp.segkpi_fb;
+    END IF;
+    CREATE TEMP TABLE segkpi_assign ON COMMIT DROP AS
+    SELECT cs.customer_id, cs.segment FROM segkpi.customer_segments cs
+     WHERE cs.snapshot_id = sid AND cs.segmentation = compute_kpis.segmentation
+    UNION ALL
+    SELECT k.customer_id, '(all)' FROM segkpi_cust k;
+    ANALYZE segkpi_assign;
+    IF with_feedback THEN
+        CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS SELECT * FROM segkpi_feedback;
+    ELSE
+        CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS
+        SELECT NULL::int AS customer_id, NULL::date AS period, NULL::numeric AS score WHERE false;
+    END IF;
+
+    INSERT INTO segkpi.segment_kpis
+    WITH periods AS (
+        SELECT p::date AS period_start, (p + step)::date AS period_end
+          FROM generate_series((SELECT min(period) FROM segkpi_cp)::timestamp,
+                               date_trunc(grain, as_of - interval '1 microsecond')::date::timestamp, step) p
+    ),
+    segs AS (SELECT DISTINCT segment FROM segkpi_assign),
+    act AS (
+        SELECT a.segment, cp.period, count(*) FILTER (WHERE cp.orders > 0) AS active,
+               sum(cp.orders) AS orders, sum(cp.revenue) AS revenue, sum(cp.cost) AS cost
+          FROM segkpi_cp cp JOIN segkpi_assign a USING (customer_id)
+         GROUP BY 1, 2
+    ),
+    margin_to_date AS (
+        SELECT s.segment, p.period_start,
+               coalesce(sum(act.revenue - act.cost), 0) AS margin
+          FROM segs s CROSS JOIN periods p
+          LEFT JOIN act ON act.segment = s.segment AND act.period <= p.period_start
+         GROUP BY 1, 2
+    ),
+    acq AS (
+        SELECT a.segment, k.acq_period, k.channel, count(*) AS n
+          FROM segkpi_cust k JOIN segkpi_assign a USING (customer_id)
+         GROUP BY 1, 2, 3
+    ),
+    existing AS (
+        SELECT s.segment, p.period_start, coalesce(sum(acq.n), 0) AS customers
+          FROM segs s CROSS JOIN periods p
+          LEFT JOIN acq ON acq.segment = s.segment AND acq.acq_period <= p.period_start
+         GROUP BY 1, 2
+    ),
+    new AS (SELECT segment, acq_period AS period, sum(n) AS n FROM acq GROUP BY 1, 2),
+    retained AS (
+        SELECT a.segment, cur.period, count(*) AS n
+          FROM segkpi_cp prev
+          JOIN segkpi_cp cur ON cur.customer_id = prev.customer_id AND cur.period = (prev.period + step)::date
+          JOIN segkpi_assign a ON a.customer_id = cur.customer_id
+         WHERE prev.orders > 0 AND cur.orders > 0
+         GROUP BY 1, 2
+    ),
+    -- spend attribution: a segment tag of this segmentation wins; then a
+    -- channel tag, split by the segments' share of that channel's new
+    -- customers; the rest by the share of all new customers
+    seg_names AS (SELECT segment FROM segs WHERE segment <> '(all)'),
+    tagged AS (
+        SELECT sp.target AS segment, sp.period, sum(sp.amount) AS amount
+          FROM segkpi_spend sp WHERE sp.target IN (SELECT segment FROM seg_names)
+         GROUP BY 1, 2
+    ),
+    rest AS (
+        SELECT sp.period, sp.channel, sum(sp.amount) AS amount
+          FROM segkpi_spend sp
+         WHERE sp.target IS NULL OR sp.target NOT IN (SELECT segment FROM seg_names)
+         GROUP BY 1, 2
+    ),
+    new_ch AS (
+        SELECT segment, acq_period AS period, channel, sum(n) AS n FROM acq
+         WHERE segment <> '(all)' AND channel IS NOT NULL GROUP BY 1, 2, 3
+    ),
+    new_ch_total AS (SELECT period, channel, sum(n) AS n FROM new_ch GROUP BY 1, 2),
+    new_seg AS (SELECT segment, period, n FROM new WHERE segment <> '(all)'),
+    new_total AS (SELECT period, sum(n) AS n FROM new_seg GROUP BY 1),
+    by_channel AS (
+        SELECT nc.segment, r.period, sum(r.amount * nc.n / nt.n) AS amount
+          FROM rest r
+          JOIN new_ch_total nt ON nt.period = r.period AND nt.channel = r.channel
+          JOIN new_ch nc ON nc.period = r.period AND nc.channel = r.channel
+         GROUP BY 1, 2
+    ),
+    by_share AS (
+        SELECT ns.segment, r.period, sum(r.amount * ns.n / nt.n) AS amount
+          FROM rest r
+          JOIN new_total nt ON nt.period = r.period
+          JOIN new_seg ns ON ns.period = r.period
+         WHERE NOT EXISTS (SELECT FROM new_ch_total c WHERE c.period = r.period AND c.channel = r.channel)
+         GROUP BY 1, 2
+    ),
+    spend AS (
+        SELECT segment, period, sum(amount) AS amount
+          FROM (SELECT * FROM tagged UNION ALL SELECT * FROM by_channel UNION ALL SELECT * FROM by_share) x
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT '(all)', period, sum(amount) FROM segkpi_spend GROUP BY 2
+    ),
+    leads AS (
+        SELECT segment, period, count(*) AS n, count(*) FILTER (WHERE converted) AS converted
+          FROM segkpi_leads GROUP BY 1, 2
+        UNION ALL
+        SELECT '(all)', period, count(*), count(*) FILTER (WHERE converted) FROM segkpi_leads GROUP BY 2
+    ),
+    fb AS (
+        SELECT a.segment, f.period, avg(f.score) AS csat, count(*) AS n
+          FROM segkpi_fb f JOIN segkpi_assign a USING (customer_id)
+         GROUP BY 1, 2
+    ),
+    base AS (
+        SELECT compute_kpis.segmentation AS segmentation, s.segment, p.period_start, p.period_end,
+               e.customers,
+               coalesce(act.active, 0) AS active,
+               coalesce(new.n, 0) AS new_customers,
+               coalesce(act.orders, 0) AS orders,
+               coalesce(act.revenue, 0) AS revenue,
+               coalesce(act.cost, 0) AS cost,
+               prev.active AS prev_active,
+               coalesce(ret.n, 0) AS retained,
+               coalesce(spend.amount, 0) AS spend,
+               leads.n AS leads, leads.converted AS converted,
+               m.margin,
+               fb.csat, coalesce(fb.n, 0) AS answers
+          FROM segs s CROSS JOIN periods p
+          JOIN existing e ON e.segment = s.segment AND e.period_start = p.period_start
+          JOIN margin_to_date m ON m.segment = s.segment AND m.period_start = p.period_start
+          LEFT JOIN act ON act.segment = s.segment AND act.period = p.period_start
+          LEFT JOIN act prev ON prev.segment = s.segment AND prev.period = (p.period_start - step)::date
+          LEFT JOIN retained ret ON ret.segment = s.segment AND ret.period = p.period_start
+          LEFT JOIN new ON new.segment = s.segment AND new.period = p.period_start
+          LEFT JOIN spend ON spend.segment = s.segment AND spend.period = p.period_start
+          LEFT JOIN leads ON leads.segment = s.segment AND leads.period = p.period_start
+          LEFT JOIN fb ON fb.segment = s.segment AND fb.period = p.period_start
+    ),
+    ratios AS (
+        SELECT b.*,
+               b.revenue / nullif(b.orders, 0) AS aov,
+               b.orders::numeric / nullif(b.active, 0) AS frequency,
+               b.retained::numeric / nullif(b.prev_active, 0) AS retention,
+               b.revenue - b.cost - b.spend AS net
+          FROM base b
+    )
+    SELECT sid, r.segmentation, r.segment, r.period_start, r.period_end,
+           r.customers,
+           r.customers::numeric / nullif(max(r.customers) FILTER (WHERE r.segment = '(all)')
+                                         OVER (PARTITION BY r.period_start), 0),
+           r.active, r.new_customers, r.orders, r.revenue, r.cost, r.aov, r.frequency,
+           r.retention, 1 - r.retention,
+           r.spend, r.spend / nullif(r.new_customers, 0),
+           CASE WHEN with_leads THEN coalesce(r.leads, 0) END,
+           CASE WHEN with_leads THEN coalesce(r.converted, 0) END,
+           CASE WHEN with_leads THEN r.converted::numeric / nullif(r.leads, 0) END,
+           r.margin / nullif(r.customers, 0),
+           -- AOV x yearly frequency x expected lifespan in years x margin ratio
+           r.aov * r.frequency * ppy / nullif(1 - power(r.retention, ppy), 0)
+               * (r.revenue - r.cost) / nullif(r.revenue, 0),
+           r.net / nullif(r.cost + r.spend, 0),
+           r.net / nullif(r.spend, 0),
+           r.csat, r.answers,
+           r.prev_active, r.retained
+      FROM ratios r;
+END
+$$;
+COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean) IS
+    'KPIs of one segmentation and snapshot for every period (used by segkpi.refresh)';
+
+------------------------------------------------------------------------
+-- KPI pipeline: views for dashboards (aggregates only; small segments hidden)
+------------------------------------------------------------------------
+
+CREATE VIEW segkpi.kpi_trends AS
+SELECT k.snapshot_id, k.segmentation, k.segment, k.period_start, k.period_end,
+       k.customers, round(k.share, 4) AS share, k.active_customers, k.new_customers, k.orders,
+       k.revenue, k.cost, round(k.aov, 2) AS aov, round(k.purchase_frequency, 4) AS purchase_frequency,
+       round(k.retention_rate, 4) AS retention_rate, round(k.churn_rate, 4) AS churn_rate,
+       round(k.attributed_spend, 2) AS attributed_spend, round(k.cac, 2) AS cac,
+       k.leads, k.converted_leads, round(k.conversion_rate, 4) AS conversion_rate,
+       round(k.cltv_historical, 2) AS cltv_historical, round(k.cltv_formula, 2) AS cltv_formula,
+       round(k.roi, 4) AS roi, round(k.marketing_roi, 4) AS marketing_roi, round(k.csat, 2) AS csat
+  FROM segkpi.segment_kpis k
+ WHERE k.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
+   AND (k.segment = '(all)' OR k.customers >= (SELECT min_segment_size FROM segkpi.settings));
+
+CREATE VIEW segkpi.kpi_latest AS
+SELECT t.* FROM segkpi.kpi_trends t
+ WHERE t.period_start = (SELECT date_trunc(s.period_grain, (s.as_of - interval '1 microsecond') AT TIME ZONE s.timezone)::date
+                           FROM segkpi.snapshots s WHERE s.snapshot_id = t.snapshot_id);
+
+CREATE FUNCTION segkpi.migration(from_snapshot bigint, to_snapshot bigint)
+    RETURNS TABLE (segmentation text, from_segment text, to_segment text, customers bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF to_regclass('segkpi.customer_segments') IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE $q$
+        SELECT coalesce(a.segmentation, b.segmentation), coalesce(a.segment, '(none)'),
+               coalesce(b.segment, '(none)'), count(*)
+          FROM (SELECT * FROM segkpi.customer_segments WHERE snapshot_id = $1) a
+          FULL JOIN (SELECT * FROM segkpi.customer_segments WHERE snapshot_id = $2) b
+            ON a.segmentation = b.segmentation AND a.customer_id = b.customer_id
+         GROUP BY 1, 2, 3
+        HAVING count(*) >= (SELECT min_segment_size FROM segkpi.settings)
+         ORDER BY 1, 2, 3$q$ USING from_snapshot, to_snapshot;
+END
+$$;
+
+CREATE VIEW segkpi.before_after AS
+WITH totals AS (
+    SELECT k.*, k.period_start >= st.launch_date AS after
+      FROM segkpi.segment_kpis k, segkpi.settings st
+     WHERE st.launch_date IS NOT NULL AND k.segment = '(all)'
+       AND k.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
+       AND k.segmentation = (SELECT min(segmentation) FROM segkpi.segment_kpis WHERE snapshot_id = k.snapshot_id)
+),
+sides AS (
+    SELECT after,
+           sum(attributed_spend) / nullif(sum(new_customers), 0) AS cac,
+           sum(revenue) / nullif(sum(orders), 0) AS aov,
+           sum(retained)::numeric / nullif(sum(previously_active), 0) AS retention_rate,
+           1 - sum(retained)::numeric / nullif(sum(previously_active), 0) AS churn_rate,
+           (array_agg(cltv_historical ORDER BY period_start DESC))[1] AS cltv_historical,
+           (sum(revenue) - sum(cost) - sum(attributed_spend)) / nullif(sum(cost) + sum(attributed_spend), 0) AS roi,
+           (sum(revenue) - sum(cost) - sum(attributed_spend)) / nullif(sum(attributed_spend), 0) AS marketing_roi,
+           sum(csat * feedback_answers) / nullif(sum(feedback_answers), 0) AS csat,
+           sum(revenue) / count(*) AS revenue_per_period
+      FROM totals GROUP BY after
+),
+metrics AS (
+    SELECT m.ord, m.metric, s.after, m.value
+      FROM sides s,
+           LATERAL (VALUES (1, 'CAC', s.cac), (2, 'AOV', s.aov), (3, 'retention rate', s.retention_rate),
+                           (4, 'churn rate', s.churn_rate), (5, 'CLTV (historical)', s.cltv_historical),
+                           (6, 'ROI', s.roi), (7, 'marketing ROI', s.marketing_roi), (8, 'CSAT', s.csat),
+                           (9, 'revenue per period', s.revenue_per_period)) m(ord, metric, value)
+)
+SELECT b.metric, round(b.value, 4) AS before_segmentation, round(a.value, 4) AS after_segmentation,
+       round(a.value - b.value, 4) AS change,
+       round(100 * (a.value - b.value) / nullif(abs(b.value), 0), 1) AS impact_percent
+  FROM metrics b JOIN metrics a ON a.ord = b.ord AND a.after AND NOT b.after
+ ORDER BY b.ord;
+
+COMMENT ON VIEW segkpi.kpi_trends IS 'KPIs per segmentation, segment and period of the latest snapshot; segments below settings.min_segment_size are hidden';
+COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the last period of the latest snapshot (the one holding the instant just before as_of); same columns as kpi_trends';
+COMMENT ON VIEW segkpi.before_after IS 'KPIs before and after settings.launch_date, over all customers: the before/after segmentation report';
+-- The KPI views show the columns of segment_kpis (ratios rounded): same comments.
+DO $$
+DECLARE
+    v text;
+    c record;
+BEGIN
+    FOREACH v IN ARRAY ARRAY['kpi_trends', 'kpi_latest'] LOOP
+        FOR c IN SELECT a.attname, col_description('segkpi.segment_kpis'::regclass, a.attnum) AS d
+                   FROM pg_attribute a
+                  WHERE a.attrelid = 'segkpi.segment_kpis'::regclass AND a.attnum > 0 AND NOT a.attisdropped LOOP
+            IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = ('segkpi.' || v)::regclass AND attname = c.attname) THEN
+                EXECUTE format('COMMENT ON COLUMN segkpi.%I.%I IS %L', v, c.attname, c.d);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON COLUMN segkpi.before_after.metric IS 'KPI over all customers';
+COMMENT ON COLUMN segkpi.before_after.before_segmentation IS 'value over the periods before settings.launch_date (ratios of sums; CLTV at the last period)';
+COMMENT ON COLUMN segkpi.before_after.after_segmentation IS 'value over the periods from settings.launch_date on';
+COMMENT ON COLUMN segkpi.before_after.change IS 'after - before';
+COMMENT ON COLUMN segkpi.before_after.impact_percent IS '100 x change / |before|';
+COMMENT ON SEQUENCE segkpi.snapshots_snapshot_id_seq IS 'numbers snapshots';
+GRANT USAGE ON SEQUENCE segkpi.snapshots_snapshot_id_seq TO @extowner@;
+
+COMMENT ON FUNCTION segkpi.migration(bigint, bigint) IS 'customers per (segmentation, from segment, to segment) between two snapshots; (none) for customers in only one';
+
+-- erasure: one customer out of every customer-level table
+CREATE FUNCTION segkpi.erase_customer(customer anyelement)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    key_t regtype;
+    n bigint;
+    m bigint;
+BEGIN
+    SELECT (columns ->> '_key_type')::regtype INTO key_t FROM segkpi.bindings WHERE source = 'orders';
+    IF key_t IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF pg_typeof(customer) <> key_t THEN
+        RAISE EXCEPTION 'customer has type %, but the bound customer key is %', pg_typeof(customer), key_t
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    EXECUTE 'DELETE FROM segkpi.customer_features WHERE customer_id = $1' USING customer;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    EXECUTE 'DELETE FROM segkpi.customer_segments WHERE customer_id = $1' USING customer;
+    GET DIAGNOSTICS m = ROW_COUNT;
+    RETURN n + m;
+END
+$$;
+COMMENT ON FUNCTION segkpi.erase_customer(anyelement) IS
+    'right to erasure: deletes a customer from every customer-level table segkpi keeps; returns rows deleted (aggregates are not recomputed)';
+
+GRANT SELECT ON segkpi.kpi_trends, segkpi.kpi_latest, segkpi.before_after TO @extowner@ WITH GRANT OPTION;
+REVOKE EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(timestamptz, boolean),
+    segkpi.bind(text, regclass, jsonb, name[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(timestamptz, boolean),
+    segkpi.bind(text, regclass, jsonb, name[]) TO @extowner@;

@@ -1,0 +1,70 @@
+-- Bad input to the KPI pipeline: every case is an ERROR with a SQLSTATE,
+-- or a documented result.  (Runs after kpi_hand, whose bindings exist.)
+SET timezone = 'UTC';
+CREATE SCHEMA bad;
+CREATE TABLE bad.orders (cust bigint, at timestamptz, total numeric, note text, tcust text);
+
+-- binding errors: missing column, wrong types, unknown source or role
+SELECT sqlerr($$SELECT segkpi.bind_orders('bad.orders', 'cust', 'nope', 'total')$$);
+SELECT sqlerr($$SELECT segkpi.bind_orders('bad.orders', 'cust', 'note', 'total')$$);
+SELECT sqlerr($$SELECT segkpi.bind_orders('bad.orders', 'cust', 'at', 'note')$$);
+SELECT sqlerr($$SELECT segkpi.bind_orders('bad.nope', 'cust', 'at', 'total')$$);
+SELECT sqlerr($$SELECT segkpi.bind_orders('bad.orders', NULL, 'at', 'total')$$);
+SELECT sqlerr($$SELECT segkpi.bind('invoices', 'bad.orders', '{}')$$);
+SELECT sqlerr($$SELECT segkpi.bind('orders', 'bad.orders', '{"customer": "cust", "ordered_at": "at", "amount": "total", "colour": "note"}')$$);
+SELECT sqlerr($$SELECT segkpi.bind('orders', 'bad.orders', '{"customer": "cust", "amount": "total"}')$$);
+-- a customers key of another type than the orders key (bigint, from kpi_hand)
+CREATE TABLE bad.customers (id text, joined timestamptz);
+SELECT sqlerr($$SELECT segkpi.bind_customers('bad.customers', 'id', acquired_at => 'joined')$$);
+SELECT sqlerr($$SELECT segkpi.bind_feedback('bad.customers', 'id', 'joined', 'joined')$$);
+SELECT sqlerr($$SELECT segkpi.bind('orders', 'bad.orders', '{"customer": "cust", "ordered_at": "at", "amount": "total"}', '{note}')$$);
+-- changing the key type while snapshots exist
+SELECT sqlerr($$SELECT segkpi.bind_orders('bad.orders', 'tcust', 'at', 'total')$$);
+
+-- the bound table altered or dropped since binding
+CREATE TABLE bad.spend (day date, amount numeric);
+SELECT segkpi.bind_marketing_spend('bad.spend', 'day', 'amount');
+ALTER TABLE bad.spend RENAME COLUMN amount TO euros;
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+ALTER TABLE bad.spend RENAME COLUMN euros TO amount;
+ALTER TABLE bad.spend ALTER COLUMN amount TYPE text;
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+DROP TABLE bad.spend;
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+-- a failed refresh leaves no snapshot behind
+SELECT count(*) AS snapshots FROM segkpi.snapshots;
+SELECT segkpi.bind_marketing_spend('hand.spend', 'day', 'amount', channel => 'channel', target_segment => 'target');
+
+-- refresh arguments
+SELECT sqlerr($$SELECT segkpi.refresh(NULL)$$);
+SELECT sqlerr($$SELECT segkpi.refresh('infinity')$$);
+
+-- a rule on an attribute that is not bound
+INSERT INTO segkpi.segmentations (name, method) VALUES ('bad_rules', 'rules');
+INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"colour": ["red"]}');
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+UPDATE segkpi.segment_rules SET conditions = '{"size": 5}' WHERE segmentation = 'bad_rules';
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+DELETE FROM segkpi.segmentations WHERE name = 'bad_rules';
+SELECT sqlerr($$INSERT INTO segkpi.segmentations (name, method) VALUES ('(all)', 'rfm')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segmentations (name, method) VALUES ('k', 'magic')$$);
+SELECT sqlerr($$UPDATE segkpi.settings SET period_grain = 'week'$$);
+SELECT sqlerr($$INSERT INTO segkpi.settings DEFAULT VALUES$$);
+
+-- NaN amounts in the bound orders
+CREATE TABLE bad.nan_orders (cust bigint, at timestamptz, total numeric);
+INSERT INTO bad.nan_orders VALUES (1, '2024-01-01', 'NaN');
+SELECT segkpi.bind_orders('bad.nan_orders', 'cust', 'at', 'total');
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+
+-- Empty orders: a snapshot with no customers and no KPI rows, not an error.
+-- Division by zero anywhere gives NULL.
+DELETE FROM bad.nan_orders;
+SELECT segkpi.refresh('2024-04-01') IS NOT NULL AS refreshed;
+SELECT customers FROM segkpi.snapshots ORDER BY snapshot_id DESC LIMIT 1;
+SELECT count(*) AS kpi_rows FROM segkpi.segment_kpis WHERE snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots);
+
+-- unbound orders
+DELETE FROM segkpi.bindings WHERE source = 'orders';
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+SELECT sqlerr($$SELECT segkpi.bind_customers('hand.customers', 'id')$$);
