@@ -34,7 +34,7 @@ REGRESS   +=
 
 # KPI pipeline
 PG_SRCS   +=
-REGRESS   += kpi_hand kpi_bad_input
+REGRESS   += kpi_hand kpi_bad_input kpi_demo
 
 OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
