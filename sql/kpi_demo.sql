@@ -27,7 +27,9 @@ INSERT INTO segkpi.segment_rules (segmentation, rule_order, segment, conditions)
 SELECT 'firmographic', row_number() OVER (ORDER BY sb, ind), sb || ' ' || ind,
        jsonb_build_object('size_band', jsonb_build_array(sb), 'industry', jsonb_build_array(ind))
   FROM unnest('{Small,Mid-size,Enterprise}'::text[]) sb, unnest('{Healthcare,Retail,Technology,Manufacturing,Finance}'::text[]) ind;
-SELECT segkpi.refresh('2024-07-01') = 1 AS first, segkpi.refresh('2025-01-01') = 2 AS second;
+SELECT segkpi.refresh('2024-07-01') AS s1 \gset
+SELECT segkpi.refresh('2025-01-01') AS s2 \gset
+SELECT :s2 > :s1 AS two_snapshots;
 
 -- Revenue, orders, customers and new customers of the segments add up to
 -- "(all)" in every period, and "(all)" revenue equals the orders table.
@@ -38,38 +40,38 @@ SELECT k.segmentation, count(*) AS periods,
   JOIN (SELECT snapshot_id, segmentation, period_start, sum(revenue) revenue, sum(orders) orders,
                sum(customers) customers, sum(new_customers) new_customers
           FROM segkpi.segment_kpis WHERE segment <> '(all)' GROUP BY 1, 2, 3) s USING (snapshot_id, segmentation, period_start)
- WHERE k.segment = '(all)' AND k.snapshot_id = 2
+ WHERE k.segment = '(all)' AND k.snapshot_id = :s2
  GROUP BY 1 ORDER BY 1;
-SELECT (SELECT sum(revenue) FROM segkpi.segment_kpis WHERE snapshot_id = 2 AND segmentation = 'rfm' AND segment = '(all)')
+SELECT (SELECT sum(revenue) FROM segkpi.segment_kpis WHERE snapshot_id = :s2 AND segmentation = 'rfm' AND segment = '(all)')
      = (SELECT sum(amount) FROM demo.orders WHERE ordered_at < '2025-01-01') AS revenue_matches_orders;
 -- retention + churn = 1 wherever defined; ratios are NULL, never infinite
 SELECT count(*) FILTER (WHERE retention_rate + churn_rate <> 1) AS bad_sum,
        count(*) FILTER (WHERE retention_rate IS NOT NULL) > 0 AS some_defined,
        count(*) FILTER (WHERE retention_rate < 0 OR retention_rate > 1) AS out_of_range
-  FROM segkpi.segment_kpis WHERE snapshot_id = 2;
+  FROM segkpi.segment_kpis WHERE snapshot_id = :s2;
 -- CAC x new customers = attributed spend (to 1e-6); spend is conserved:
 -- the segments' attributed spend never exceeds the period's total spend,
 -- and equals it whenever the period has new customers
 SELECT count(*) FILTER (WHERE abs(cac * new_customers - attributed_spend) > 1e-6) AS cac_mismatch
-  FROM segkpi.segment_kpis WHERE snapshot_id = 2 AND new_customers > 0;
+  FROM segkpi.segment_kpis WHERE snapshot_id = :s2 AND new_customers > 0;
 SELECT k.segmentation,
        count(*) FILTER (WHERE abs(s.spend - k.attributed_spend) > 1e-6 AND k.new_customers > 0) AS lost_spend,
        count(*) FILTER (WHERE s.spend > k.attributed_spend + 1e-6) AS over_attributed
   FROM segkpi.segment_kpis k
   JOIN (SELECT snapshot_id, segmentation, period_start, sum(attributed_spend) spend
           FROM segkpi.segment_kpis WHERE segment <> '(all)' GROUP BY 1, 2, 3) s USING (snapshot_id, segmentation, period_start)
- WHERE k.segment = '(all)' AND k.snapshot_id = 2
+ WHERE k.segment = '(all)' AND k.snapshot_id = :s2
  GROUP BY 1 ORDER BY 1;
 -- conversion is defined for the rule segmentation only
 SELECT segmentation, bool_and(conversion_rate IS NULL) AS all_null, bool_or(conversion_rate IS NOT NULL) AS some_set
-  FROM segkpi.segment_kpis WHERE snapshot_id = 2 AND segment <> '(all)' GROUP BY 1 ORDER BY 1;
+  FROM segkpi.segment_kpis WHERE snapshot_id = :s2 AND segment <> '(all)' GROUP BY 1 ORDER BY 1;
 -- every customer is assigned once per segmentation; migration conserves customers
-SELECT segmentation, count(*) = (SELECT customers FROM segkpi.snapshots WHERE snapshot_id = 2) AS everyone
-  FROM segkpi.customer_segments WHERE snapshot_id = 2 GROUP BY 1 ORDER BY 1;
+SELECT segmentation, count(*) = (SELECT customers FROM segkpi.snapshots WHERE snapshot_id = :s2) AS everyone
+  FROM segkpi.customer_segments WHERE snapshot_id = :s2 GROUP BY 1 ORDER BY 1;
 SELECT segmentation, sum(customers) FILTER (WHERE to_segment <> '(none)') =
-       (SELECT customers FROM segkpi.snapshots WHERE snapshot_id = 2) AS conserved
+       (SELECT customers FROM segkpi.snapshots WHERE snapshot_id = :s2) AS conserved
   FROM segkpi.segment_migration GROUP BY 1 ORDER BY 1;
 -- the planted loyal big spenders land mostly in the best RFM segments
 SELECT round(100.0 * count(*) FILTER (WHERE s.segment IN ('Champions', 'Loyal Customers')) / count(*)) >= 80 AS loyal_found
   FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)
- WHERE s.snapshot_id = 2 AND s.segmentation = 'rfm' AND c.planted_group = 'loyal_big';
+ WHERE s.snapshot_id = :s2 AND s.segmentation = 'rfm' AND c.planted_group = 'loyal_big';
