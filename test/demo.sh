@@ -3,8 +3,10 @@
 #
 # Installs what is missing, builds and installs segkpi, starts a throwaway
 # cluster (as the postgres user), generates the demo warehouse
-# (test/demo/generate.sql, deterministic), and prints the RFM segment
-# summary.  DEMO_SCALE (customers, default 20000) and DEMO_SEED (default 42)
+# (test/demo/generate.sql, deterministic), prints the RFM segment summary,
+# then runs the KPI pipeline (bind, configure RFM and a firmographic rule
+# segmentation, refresh two snapshots) and prints the KPI views and the
+# migration matrix.  DEMO_SCALE (customers, default 20000) and DEMO_SEED (default 42)
 # change the data; KEEP=1 leaves the cluster running and prints how to
 # connect.
 set -eu
@@ -62,6 +64,62 @@ SELECT c.planted_group, (s).segment, count(*) AS customers
  GROUP BY 1, 2
 HAVING count(*) >= 0.05 * sum(count(*)) OVER (PARTITION BY c.planted_group)
  ORDER BY 1, 3 DESC;
+SQL
+
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+SET timezone = 'UTC';
+\echo
+\echo The KPI pipeline: bind the warehouse, configure segmentations, refresh, read the views
+\echo
+SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount', cost => 'cost', channel => 'channel');
+SELECT segkpi.bind_customers('demo.customers', 'customer_id', acquired_at => 'acquired_at', channel => 'channel',
+                             attributes => '{size_band,industry,region,employees}');
+SELECT segkpi.bind_marketing_spend('demo.marketing_spend', 'spend_month', 'amount', channel => 'channel',
+                                   target_segment => 'target_segment');
+SELECT segkpi.bind_leads('demo.leads', 'created_at', 'converted_at', customer => 'customer_id',
+                         channel => 'channel', attributes => '{size_band,industry,region}');
+SELECT segkpi.bind_feedback('demo.feedback', 'customer_id', 'answered_at', 'score');
+-- RFM, and the firmographic plan of the sources: company size x industry
+INSERT INTO segkpi.segmentations (name, method, params) VALUES ('rfm', 'rfm', '{"bins": 5}'),
+                                                               ('firmographic', 'rules', '{}');
+INSERT INTO segkpi.segment_rules (segmentation, rule_order, segment, conditions)
+SELECT 'firmographic', row_number() OVER (ORDER BY sb, ind), sb || ' ' || ind,
+       jsonb_build_object('size_band', jsonb_build_array(sb), 'industry', jsonb_build_array(ind))
+  FROM unnest('{Enterprise,Mid-size,Small}'::text[]) sb,
+       unnest('{Finance,Healthcare,Manufacturing,Retail,Technology}'::text[]) ind;
+UPDATE segkpi.settings SET period_grain = 'quarter', launch_date = '2024-01-01';
+\echo refreshing two snapshots (as of 2024-07-01 and 2025-01-01) ...
+SELECT segkpi.refresh('2024-07-01', progress => true) AS snapshot;
+SELECT segkpi.refresh('2025-01-01', progress => true) AS snapshot;
+\echo
+\echo KPIs per RFM segment, latest quarter (segkpi.kpi_latest)
+\echo
+SELECT segment, customers, active_customers AS active, new_customers AS new, revenue, aov,
+       retention_rate AS retention, cac, cltv_historical AS cltv_hist, cltv_formula AS cltv_formula,
+       roi, csat
+  FROM segkpi.kpi_latest WHERE segmentation = 'rfm' ORDER BY revenue DESC;
+\echo
+\echo KPIs per firmographic segment (company size x industry), latest quarter: top 8 by revenue
+\echo
+SELECT segment, customers, revenue, cac, conversion_rate AS conversion, marketing_roi, csat
+  FROM segkpi.kpi_latest WHERE segmentation = 'firmographic' ORDER BY revenue DESC LIMIT 8;
+\echo
+\echo RFM segment migration between the two snapshots (segkpi.segment_migration, customers)
+\echo
+SELECT from_segment AS "from \ to",
+       sum(customers) FILTER (WHERE to_segment = 'Champions') AS "Champions",
+       sum(customers) FILTER (WHERE to_segment = 'Loyal Customers') AS "Loyal",
+       sum(customers) FILTER (WHERE to_segment = 'Potential Loyalist') AS "Pot. Loyalist",
+       sum(customers) FILTER (WHERE to_segment IN ('New Customers', 'Promising')) AS "New/Promising",
+       sum(customers) FILTER (WHERE to_segment IN ('Need Attention', 'About To Sleep')) AS "Attention/Sleep",
+       sum(customers) FILTER (WHERE to_segment IN ('At Risk', 'Can''t Lose Them')) AS "At Risk/Can't Lose",
+       sum(customers) FILTER (WHERE to_segment IN ('Hibernating', 'Lost')) AS "Hibernating/Lost"
+  FROM segkpi.segment_migration WHERE segmentation = 'rfm'
+ GROUP BY from_segment ORDER BY sum(customers) DESC;
+\echo
+\echo Before / after segmentation (launch 2024-01-01, all customers: segkpi.before_after)
+\echo
+SELECT * FROM segkpi.before_after;
 SQL
 
 if [ "${KEEP:-0}" = 1 ]; then
