@@ -59,10 +59,12 @@ WITH scored AS (
            segkpi.rfm_score(segkpi.rfm_agg(ordered_at, amount), '2025-01-01') OVER () AS s
       FROM demo.orders GROUP BY customer_id
 )
-SELECT c.planted_group, (s).segment, count(*) AS customers
-  FROM scored JOIN demo.customers c USING (customer_id)
- GROUP BY 1, 2
-HAVING count(*) >= 0.05 * sum(count(*)) OVER (PARTITION BY c.planted_group)
+SELECT planted_group, segment, customers
+  FROM (SELECT c.planted_group, (s).segment, count(*) AS customers,
+               sum(count(*)) OVER (PARTITION BY c.planted_group) AS group_size
+          FROM scored JOIN demo.customers c USING (customer_id)
+         GROUP BY 1, 2) x
+ WHERE customers >= 0.05 * group_size
  ORDER BY 1, 3 DESC;
 SQL
 
