@@ -73,6 +73,7 @@ SET timezone = 'UTC';
 \echo
 \echo The KPI pipeline: bind the warehouse, configure segmentations, refresh, read the views
 \echo
+\o /dev/null
 SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount', cost => 'cost', channel => 'channel');
 SELECT segkpi.bind_customers('demo.customers', 'customer_id', acquired_at => 'acquired_at', channel => 'channel',
                              attributes => '{size_band,industry,region,employees}');
@@ -90,6 +91,7 @@ SELECT 'firmographic', row_number() OVER (ORDER BY sb, ind), sb || ' ' || ind,
   FROM unnest('{Enterprise,Mid-size,Small}'::text[]) sb,
        unnest('{Finance,Healthcare,Manufacturing,Retail,Technology}'::text[]) ind;
 UPDATE segkpi.settings SET period_grain = 'quarter', launch_date = '2024-01-01';
+\o
 \echo refreshing two snapshots (as of 2024-07-01 and 2025-01-01) ...
 SELECT segkpi.refresh('2024-07-01', progress => true) AS snapshot;
 SELECT segkpi.refresh('2025-01-01', progress => true) AS snapshot;
