@@ -64,6 +64,16 @@ SELECT segkpi.refresh('2024-04-01') IS NOT NULL AS refreshed;
 SELECT customers FROM segkpi.snapshots ORDER BY snapshot_id DESC LIMIT 1;
 SELECT count(*) AS kpi_rows FROM segkpi.segment_kpis WHERE snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots);
 
+-- Orders alone are enough: no spend, leads, feedback or customers bound
+-- means unknown (NULL) spend, CAC, ROI, conversion and CSAT.
+DELETE FROM segkpi.bindings WHERE source <> 'orders';
+DELETE FROM segkpi.segmentations WHERE method = 'rules';
+INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm_only', 'rfm');
+SELECT segkpi.bind_orders('hand.orders', 'cust', 'at', 'total');
+SELECT segkpi.refresh('2024-03-01') IS NOT NULL AS refreshed;
+SELECT segment, period_start, customers, revenue, attributed_spend, cac, roi, leads, conversion_rate, csat
+  FROM segkpi.kpi_trends WHERE segmentation = 'rfm_only' AND segment = '(all)' ORDER BY period_start;
+
 -- unbound orders
 DELETE FROM segkpi.bindings WHERE source = 'orders';
 SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);

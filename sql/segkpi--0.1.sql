@@ -342,7 +342,7 @@ CREATE TABLE segkpi.segment_kpis (
     purchase_frequency numeric,
     retention_rate     numeric,
     churn_rate         numeric,
-    attributed_spend   numeric NOT NULL,
+    attributed_spend   numeric,
     cac                numeric,
     leads              bigint,
     converted_leads    bigint,
@@ -374,7 +374,7 @@ COMMENT ON COLUMN segkpi.segment_kpis.aov IS 'revenue / orders';
 COMMENT ON COLUMN segkpi.segment_kpis.purchase_frequency IS 'orders / active_customers';
 COMMENT ON COLUMN segkpi.segment_kpis.retention_rate IS 'members active in the previous period and in this one / members active in the previous period';
 COMMENT ON COLUMN segkpi.segment_kpis.churn_rate IS '1 - retention_rate';
-COMMENT ON COLUMN segkpi.segment_kpis.attributed_spend IS 'marketing spend of the period attributed to the segment (see README)';
+COMMENT ON COLUMN segkpi.segment_kpis.attributed_spend IS 'marketing spend of the period attributed to the segment (see README); NULL when no spend is bound';
 COMMENT ON COLUMN segkpi.segment_kpis.cac IS 'attributed_spend / new_customers';
 COMMENT ON COLUMN segkpi.segment_kpis.leads IS 'leads created in the period (rule segmentations; NULL otherwise)';
 COMMENT ON COLUMN segkpi.segment_kpis.converted_leads IS 'of those leads, the ones ever converted';
@@ -873,11 +873,12 @@ BEGIN
         SELECT date_trunc(%1$L, s.%2$I::timestamptz)::date AS period, %3$s AS channel, %4$s AS target,
                s.%5$I::numeric AS amount
           FROM %6$s s WHERE s.%2$I::timestamptz < %7$L AND s.%5$I IS NOT NULL$q$,
-        grain, coalesce(bs.columns ->> 'spent_on', 'x'),
+        grain, coalesce(bs.columns ->> 'spent_on', 'day'),
         CASE WHEN bs.columns ? 'channel' THEN format('s.%I::text', bs.columns ->> 'channel') ELSE 'NULL::text' END,
         CASE WHEN bs.columns ? 'target_segment' THEN format('s.%I::text', bs.columns ->> 'target_segment') ELSE 'NULL::text' END,
-        coalesce(bs.columns ->> 'amount', 'x'),
-        CASE WHEN bs IS NULL THEN '(SELECT NULL::date AS x WHERE false)' ELSE bs.relation::text END, as_of);
+        coalesce(bs.columns ->> 'amount', 'amount'),
+        CASE WHEN bs IS NULL THEN '(SELECT NULL::date AS day, NULL::numeric AS amount WHERE false)'
+             ELSE bs.relation::text END, as_of);
     IF bf IS NOT NULL THEN
         EXECUTE format($q$
             CREATE TEMP TABLE segkpi_feedback ON COMMIT DROP AS
@@ -928,7 +929,7 @@ BEGIN
         END IF;
 
         PERFORM segkpi.compute_kpis(sid, seg.name, seg.method = 'rules' AND bl IS NOT NULL, grain, step, as_of,
-                                    bf IS NOT NULL);
+                                    bf IS NOT NULL, bs IS NOT NULL);
         stage_times := stage_times || jsonb_build_object(seg.name, extract(epoch FROM clock_timestamp() - t_stage));
         IF progress THEN
             RAISE NOTICE 'refresh: segmentation "%" (%) in % s', seg.name, seg.method, stage_times -> seg.name;
@@ -947,7 +948,8 @@ COMMENT ON FUNCTION segkpi.refresh(timestamptz, boolean) IS
 -- tables (segkpi_cp, segkpi_cust, segkpi_spend, segkpi_leads and, when
 -- feedback is bound, segkpi_feedback).  Segment "(all)" is every customer.
 CREATE FUNCTION segkpi.compute_kpis(sid bigint, segmentation text, with_leads boolean, grain text,
-                                    step interval, as_of timestamptz, with_feedback boolean)
+                                    step interval, as_of timestamptz, with_feedback boolean,
+                                    with_spend boolean)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -1105,7 +1107,8 @@ BEGIN
                                          OVER (PARTITION BY r.period_start), 0),
            r.active, r.new_customers, r.orders, r.revenue, r.cost, r.aov, r.frequency,
            r.retention, 1 - r.retention,
-           r.spend, r.spend / nullif(r.new_customers, 0),
+           CASE WHEN with_spend THEN r.spend END,
+           CASE WHEN with_spend THEN r.spend / nullif(r.new_customers, 0) END,
            CASE WHEN with_leads THEN coalesce(r.leads, 0) END,
            CASE WHEN with_leads THEN coalesce(r.converted, 0) END,
            CASE WHEN with_leads THEN r.converted::numeric / nullif(r.leads, 0) END,
@@ -1113,14 +1116,14 @@ BEGIN
            -- AOV x yearly frequency x expected lifespan in years x margin ratio
            r.aov * r.frequency * ppy / nullif(1 - power(r.retention, ppy), 0)
                * (r.revenue - r.cost) / nullif(r.revenue, 0),
-           r.net / nullif(r.cost + r.spend, 0),
-           r.net / nullif(r.spend, 0),
+           CASE WHEN with_spend THEN r.net / nullif(r.cost + r.spend, 0) END,
+           CASE WHEN with_spend THEN r.net / nullif(r.spend, 0) END,
            r.csat, r.answers,
            r.prev_active, r.retained
       FROM ratios r;
 END
 $$;
-COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean) IS
+COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean) IS
     'KPIs of one segmentation and snapshot for every period (used by segkpi.refresh)';
 
 ------------------------------------------------------------------------

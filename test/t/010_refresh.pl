@@ -1,0 +1,83 @@
+# segkpi.refresh under concurrency and cancellation, and scheduled by
+# pg_cron (when postgresql-15-cron is installed).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $root = $ENV{SEGKPI_ROOT} // '.';
+my $have_cron = -e `pg_config --pkglibdir` =~ s/\s+$//r . '/pg_cron.so';
+
+my $node = PostgreSQL::Test::Cluster->new('refresh');
+$node->init;
+if ($have_cron)
+{
+    $node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
+max_worker_processes = 16
+});
+}
+$node->start;
+
+# a small warehouse: 2,000 customers from the demo generator
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'scale=2000', '-v', 'seed=3',
+                    '-d', $node->connstr('postgres'), '-f', "$root/test/demo/generate.sql" ],
+                  'demo data generated');
+$node->safe_psql('postgres', q{
+    CREATE EXTENSION segkpi;
+    SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount', cost => 'cost');
+    INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm', 'rfm');
+});
+is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '1', 'first snapshot');
+
+# A second refresh waits for one in progress, and says so.
+my ($in, $out) = ('', '');
+my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
+my $holder = $node->background_psql('postgres', \$in, \$out, $timer, on_error_stop => 0);
+$in .= "BEGIN; SELECT pg_advisory_xact_lock(hashtext('segkpi.refresh')), 'locked';\n";
+$holder->pump until $out =~ /locked/ || $timer->is_expired;
+like($out, qr/locked/, 'another session holds the refresh lock');
+
+my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
+    SET lock_timeout = '1s';
+    SELECT segkpi.refresh('2025-01-01');
+});
+like($stderr, qr/another segkpi.refresh is running; waiting for it to finish/, 'the waiting refresh says why');
+like($stderr, qr/lock timeout/, 'and waits (here until lock_timeout)');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM segkpi.snapshots'), '1', 'no half snapshot from the waiting refresh');
+
+$in .= "COMMIT;\n";
+$holder->finish;
+is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '3', 'refresh runs once the lock is free');
+
+# A refresh cancelled half-way (statement_timeout) leaves nothing behind.
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+    SET statement_timeout = '50ms';
+    SELECT segkpi.refresh('2025-01-01');
+});
+like($stderr, qr/canceling statement due to statement timeout/, 'a slow refresh is cancelled');
+is($node->safe_psql('postgres', q{
+    SELECT count(*) || '/' || (SELECT count(DISTINCT snapshot_id) FROM segkpi.customer_segments)
+      FROM segkpi.snapshots}), '2/2', 'the cancelled refresh left no snapshot and no customer rows');
+
+SKIP:
+{
+    skip 'pg_cron (Debian package postgresql-15-cron) is not installed', 2 unless $have_cron;
+    $node->safe_psql('postgres', q{
+        CREATE EXTENSION pg_cron;
+        SELECT cron.schedule('segkpi-refresh', '* * * * *', $$SELECT segkpi.refresh('2025-01-01')$$);
+    });
+    # pg_cron 1.4 runs at minute boundaries: wait for the first run
+    my $done = $node->poll_query_until('postgres', q{
+        SELECT count(*) > 0 FROM cron.job_run_details WHERE status = 'succeeded'
+    }, 't');
+    ok($done, 'pg_cron ran segkpi.refresh()');
+    cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM segkpi.snapshots'), '>=', 3,
+           'the scheduled refresh added a snapshot');
+}
+
+$node->stop;
+done_testing();
