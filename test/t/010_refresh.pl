@@ -34,12 +34,9 @@ $node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '1', 'first snapshot');
 
 # A second refresh waits for one in progress, and says so.
-my ($in, $out) = ('', '');
-my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
-my $holder = $node->background_psql('postgres', \$in, \$out, $timer, on_error_stop => 0);
-$in .= "BEGIN; SELECT pg_advisory_xact_lock(hashtext('segkpi.refresh')), 'locked';\n";
-$holder->pump until $out =~ /locked/ || $timer->is_expired;
-like($out, qr/locked/, 'another session holds the refresh lock');
+my $holder = $node->background_psql('postgres');
+my $locked = $holder->query_safe("BEGIN; SELECT pg_advisory_xact_lock(hashtext('segkpi.refresh')), 'locked';");
+like($locked, qr/locked/, 'another session holds the refresh lock');
 
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
     SET lock_timeout = '1s';
@@ -49,9 +46,9 @@ like($stderr, qr/another segkpi.refresh is running; waiting for it to finish/, '
 like($stderr, qr/lock timeout/, 'and waits (here until lock_timeout)');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM segkpi.snapshots'), '1', 'no half snapshot from the waiting refresh');
 
-$in .= "COMMIT;\n";
-$holder->finish;
-is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '3', 'refresh runs once the lock is free');
+$holder->query_safe('COMMIT');
+$holder->quit;
+is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '2', 'refresh runs once the lock is free (the waiting one took no id)');
 
 # A refresh cancelled half-way (statement_timeout) leaves nothing behind.
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
