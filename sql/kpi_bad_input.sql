@@ -49,7 +49,11 @@ DELETE FROM segkpi.segmentations WHERE name = 'bad_rules';
 SELECT sqlerr($$INSERT INTO segkpi.segmentations (name, method) VALUES ('(all)', 'rfm')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segmentations (name, method) VALUES ('k', 'magic')$$);
 SELECT sqlerr($$UPDATE segkpi.settings SET period_grain = 'week'$$);
-SELECT sqlerr($$INSERT INTO segkpi.settings DEFAULT VALUES$$);
+-- an INSERT into settings replaces its single row (that is how a restore works)
+INSERT INTO segkpi.settings (period_grain, min_segment_size) VALUES ('quarter', 3);
+SELECT count(*), min(period_grain), min(min_segment_size) FROM segkpi.settings;
+UPDATE segkpi.settings SET period_grain = 'month', min_segment_size = 0;
+SELECT sqlerr($$INSERT INTO segkpi.settings (id) VALUES (2)$$);
 
 -- NaN amounts in the bound orders
 CREATE TABLE bad.nan_orders (cust bigint, at timestamptz, total numeric);

@@ -263,7 +263,29 @@ CREATE TABLE segkpi.settings (
     launch_date       date
 );
 INSERT INTO segkpi.settings DEFAULT VALUES;
-COMMENT ON TABLE segkpi.settings IS 'pipeline settings (one row)';
+COMMENT ON TABLE segkpi.settings IS 'pipeline settings (one row; an INSERT replaces it)';
+
+-- The single settings row exists from CREATE EXTENSION on, and pg_dump
+-- copies it back on restore: an INSERT therefore replaces the row.
+CREATE FUNCTION segkpi.settings_replace() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM segkpi.settings WHERE id = NEW.id) THEN
+        UPDATE segkpi.settings
+           SET period_grain = NEW.period_grain, clv_horizon_days = NEW.clv_horizon_days,
+               clv_discount_rate = NEW.clv_discount_rate, min_segment_size = NEW.min_segment_size,
+               launch_date = NEW.launch_date
+         WHERE id = NEW.id;
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION segkpi.settings_replace() IS 'makes an INSERT into segkpi.settings replace its single row (restores)';
+CREATE TRIGGER settings_replace BEFORE INSERT ON segkpi.settings
+    FOR EACH ROW EXECUTE FUNCTION segkpi.settings_replace();
 COMMENT ON COLUMN segkpi.settings.id IS 'always 1';
 COMMENT ON COLUMN segkpi.settings.period_grain IS 'KPI period: calendar month or quarter, in the TimeZone of the session that refreshes';
 COMMENT ON COLUMN segkpi.settings.clv_horizon_days IS 'horizon of predicted CLTV, in days';
@@ -387,6 +409,11 @@ COMMENT ON COLUMN segkpi.segment_kpis.csat IS 'mean feedback score of members an
 COMMENT ON COLUMN segkpi.segment_kpis.feedback_answers IS 'feedback answers in the period';
 COMMENT ON COLUMN segkpi.segment_kpis.previously_active IS 'members active in the previous period (NULL in the first period)';
 COMMENT ON COLUMN segkpi.segment_kpis.retained IS 'of those, the members active again in this period';
+
+-- Snapshot history is data the business keeps: dumped as well.
+SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_kpis', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots_snapshot_id_seq', '');
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.bindings, segkpi.settings, segkpi.segmentations,
     segkpi.segment_rules, segkpi.snapshots, segkpi.segment_kpis TO @extowner@;
@@ -970,7 +997,7 @@ BEGIN
         CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS SELECT * FROM segkpi_feedback;
     ELSE
         CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS
-        SELECT NULL::int AS customer_id, NULL::date AS period, NULL::numeric AS score WHERE false;
+        SELECT k.customer_id, NULL::date AS period, NULL::numeric AS score FROM segkpi_cust k WHERE false;
     END IF;
 
     INSERT INTO segkpi.segment_kpis
