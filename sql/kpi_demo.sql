@@ -14,19 +14,11 @@ DELETE FROM segkpi.segmentations;
 DELETE FROM segkpi.bindings;
 DELETE FROM segkpi.snapshots;
 UPDATE segkpi.settings SET min_segment_size = 0, period_grain = 'quarter', launch_date = '2024-01-01';
-SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount', cost => 'cost', channel => 'channel');
-SELECT segkpi.bind_customers('demo.customers', 'customer_id', acquired_at => 'acquired_at', channel => 'channel',
-                             attributes => '{size_band,industry,region,employees}');
-SELECT segkpi.bind_marketing_spend('demo.marketing_spend', 'spend_month', 'amount', channel => 'channel',
-                                   target_segment => 'target_segment');
-SELECT segkpi.bind_leads('demo.leads', 'created_at', 'converted_at', customer => 'customer_id', channel => 'channel',
-                         attributes => '{size_band,industry,region}');
-SELECT segkpi.bind_feedback('demo.feedback', 'customer_id', 'answered_at', 'score');
-INSERT INTO segkpi.segmentations (name, method, params) VALUES ('rfm', 'rfm', '{"bins": 5}'), ('firmographic', 'rules', '{}');
-INSERT INTO segkpi.segment_rules (segmentation, rule_order, segment, conditions)
-SELECT 'firmographic', row_number() OVER (ORDER BY sb, ind), sb || ' ' || ind,
-       jsonb_build_object('size_band', jsonb_build_array(sb), 'industry', jsonb_build_array(ind))
-  FROM unnest('{Small,Mid-size,Enterprise}'::text[]) sb, unnest('{Healthcare,Retail,Technology,Manufacturing,Finance}'::text[]) ind;
+\set ECHO none
+\o /dev/null
+\i test/demo/pipeline.sql
+\o
+\set ECHO all
 SELECT segkpi.refresh('2024-07-01') AS s1 \gset
 SELECT segkpi.refresh('2025-01-01') AS s2 \gset
 SELECT :s2 > :s1 AS two_snapshots;

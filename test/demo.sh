@@ -74,22 +74,7 @@ SET timezone = 'UTC';
 \echo The KPI pipeline: bind the warehouse, configure segmentations, refresh, read the views
 \echo
 \o /dev/null
-SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount', cost => 'cost', channel => 'channel');
-SELECT segkpi.bind_customers('demo.customers', 'customer_id', acquired_at => 'acquired_at', channel => 'channel',
-                             attributes => '{size_band,industry,region,employees}');
-SELECT segkpi.bind_marketing_spend('demo.marketing_spend', 'spend_month', 'amount', channel => 'channel',
-                                   target_segment => 'target_segment');
-SELECT segkpi.bind_leads('demo.leads', 'created_at', 'converted_at', customer => 'customer_id',
-                         channel => 'channel', attributes => '{size_band,industry,region}');
-SELECT segkpi.bind_feedback('demo.feedback', 'customer_id', 'answered_at', 'score');
--- RFM, and the firmographic plan of the sources: company size x industry
-INSERT INTO segkpi.segmentations (name, method, params) VALUES ('rfm', 'rfm', '{"bins": 5}'),
-                                                               ('firmographic', 'rules', '{}');
-INSERT INTO segkpi.segment_rules (segmentation, rule_order, segment, conditions)
-SELECT 'firmographic', row_number() OVER (ORDER BY sb, ind), sb || ' ' || ind,
-       jsonb_build_object('size_band', jsonb_build_array(sb), 'industry', jsonb_build_array(ind))
-  FROM unnest('{Enterprise,Mid-size,Small}'::text[]) sb,
-       unnest('{Finance,Healthcare,Manufacturing,Retail,Technology}'::text[]) ind;
+\i test/demo/pipeline.sql
 UPDATE segkpi.settings SET period_grain = 'quarter', launch_date = '2024-01-01';
 \o
 \echo refreshing two snapshots (as of 2024-07-01 and 2025-01-01) ...

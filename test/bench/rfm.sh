@@ -14,6 +14,7 @@
 set -eu
 cd "$(dirname "$0")/../.." || exit 2
 . test/lib/common.sh
+. test/bench/lib.sh
 
 scale=${BENCH_SCALE:-1000000}
 runs=${BENCH_RUNS:-3}
@@ -44,16 +45,6 @@ q_ntile="SELECT count(*), sum(r + f + m)
           FROM (SELECT customer_id, max(ordered_at) AS last_at, count(*) AS n, sum(amount) AS m
                   FROM demo.orders GROUP BY customer_id) c) x"
 
-# time_ms WORKERS QUERY -> median of $runs runs, in ms
-time_ms() {
-	local workers=$1 q=$2 i t all=()
-	for i in $(seq 0 "$runs"); do
-		t=$(psql -X -q -c "SET max_parallel_workers_per_gather = $workers" -c '\timing on' -c "$q" |
-			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
-		[ "$i" -gt 0 ] && all+=("$t")	# run 0 warms the cache
-	done
-	printf '%s\n' "${all[@]}" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
-}
 
 echo "work_mem = $work_mem, medians of $runs runs"
 a=$(time_ms 0 "$q_segkpi")

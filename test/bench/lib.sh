@@ -1,0 +1,15 @@
+# test/bench/lib.sh - shared by the benchmarks (sourced after common.sh).
+#
+# time_ms WORKERS QUERY: the median wall time of $runs runs of QUERY with
+# max_parallel_workers_per_gather = WORKERS, in ms, after one warm-up run
+# that is not counted.
+time_ms() {
+	local workers=$1 q=$2 i t all=()
+	for i in $(seq 0 "$runs"); do
+		t=$(psql -X -q -c "SET max_parallel_workers_per_gather = $workers" -c '\timing on' -c "$q" |
+			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
+		[ "$i" -gt 0 ] && all+=("$t")
+	done
+	printf '%s\n' "${all[@]}" | sort -n |
+		awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
+}
