@@ -104,28 +104,50 @@ km_over_budget(uint64 n, int dim, Size need)
 			 errhint("Raise maintenance_work_mem, or pass sample_cap to fit a sample of the rows.")));
 }
 
-/* Bytes for n rows held and sorted: the rows plus one 16-byte key each. */
+/*
+ * Bytes for n rows held and sorted: the rows, and while sorting a second
+ * copy with an 8-byte key each plus the keys once more.
+ */
 static Size
 km_rows_need(uint64 n, int dim)
 {
-	double		b = (double) n * ((double) dim * sizeof(double) + 16.0);
+	double		b = (double) n * (2.0 * dim * sizeof(double) + 16.0);
 
 	return b >= (double) (SIZE_MAX / 2) ? SIZE_MAX / 2 : (Size) b;
 }
 
 /* ---- canonical order ------------------------------------------------ */
 
-typedef struct KmKey
+/*
+ * Records while sorting: the key, then the row.  Buckets by the key's top
+ * bits keep each sort small and in cache; ties on the key (identical rows,
+ * or a 64-bit collision) are broken by the values' bit patterns.
+ */
+static inline int
+km_rec_cmp(const void *a, const void *b, int *dim)
 {
-	uint64		key;
-	uint64		idx;
-} KmKey;
+	uint64		x,
+				y;
+	int			f;
 
-typedef struct KmSortArg
-{
-	const double *rows;
-	int			dim;
-} KmSortArg;
+	for (f = 0; f <= *dim; f++)
+	{
+		memcpy(&x, (const char *) a + f * sizeof(uint64), sizeof(x));
+		memcpy(&y, (const char *) b + f * sizeof(uint64), sizeof(y));
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+#define ST_SORT km_sort_recs
+#define ST_ELEMENT_TYPE_VOID
+#define ST_COMPARE_ARG_TYPE int
+#define ST_COMPARE(a, b, arg) km_rec_cmp(a, b, arg)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* A seeded hash of a row's values (bit patterns, so platform-independent). */
 static inline uint64
@@ -145,95 +167,80 @@ km_row_key(const double *r, int dim, uint64 seed)
 	return h;
 }
 
-static inline int
-km_key_cmp(const KmKey *a, const KmKey *b, KmSortArg *arg)
-{
-	const double *ra,
-			   *rb;
-	int			f;
-
-	if (a->key != b->key)
-		return a->key < b->key ? -1 : 1;
-	ra = arg->rows + a->idx * arg->dim;
-	rb = arg->rows + b->idx * arg->dim;
-	for (f = 0; f < arg->dim; f++)
-	{
-		uint64		x,
-					y;
-
-		memcpy(&x, &ra[f], sizeof(x));
-		memcpy(&y, &rb[f], sizeof(y));
-		if (x != y)
-			return x < y ? -1 : 1;
-	}
-	return 0;
-}
-
-#define ST_SORT km_sort_keys
-#define ST_ELEMENT_TYPE KmKey
-#define ST_COMPARE_ARG_TYPE KmSortArg
-#define ST_COMPARE(a, b, arg) km_key_cmp(a, b, arg)
-#define ST_CHECK_FOR_INTERRUPTS
-#define ST_SCOPE static
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
 /*
- * Put the rows in key order and keep the first `keep` of them.  Sorting is
- * idempotent, so calling this again (a second final call, or compaction
- * followed by the final function) changes nothing.
+ * Put the rows in key order and keep the first `keep` of them.  One pass
+ * hashes the rows and counts bucket sizes, one scatters (key, row) records
+ * into their buckets, then each bucket is sorted in place and the rows are
+ * copied back into the state's own block.  Sorting is idempotent, so calling this again
+ * (a second final call, or compaction followed by the final function)
+ * changes nothing.
  */
 static void
 km_canonicalize(KmState *s, uint64 keep)
 {
 	int			dim = s->dim;
 	Size		rowbytes = sizeof(double) * dim;
-	KmKey	   *keys;
-	KmSortArg	arg;
-	double	   *tmp;
-	uint64		i;
+	Size		recbytes = rowbytes + sizeof(uint64);
+	uint64		n = s->n;
+	uint64	   *keys;
+	uint64	   *pos;
+	char	   *rec;
+	int			bits = 0;
+	uint64		nb,
+				b,
+				i;
 
-	if (s->n == 0)
+	if (n == 0)
 		return;
-	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(KmKey) * s->n);
-	for (i = 0; i < s->n; i++)
-	{
-		keys[i].key = km_row_key(s->rows + i * dim, dim, (uint64) s->o.seed);
-		keys[i].idx = i;
-	}
-	arg.rows = s->rows;
-	arg.dim = dim;
-	km_sort_keys(keys, s->n, &arg);
+	/* about 256 rows a bucket; at most 4096 buckets, so the scatter stays in cache */
+	while (bits < 12 && ((uint64) 1 << (bits + 8)) < n)
+		bits++;
+	nb = (uint64) 1 << bits;
+#define KM_BUCKET(key) (bits == 0 ? 0 : (key) >> (64 - bits))
 
-	/* apply the permutation in place: position j takes row keys[j].idx */
-	tmp = palloc(rowbytes);
-	for (i = 0; i < s->n; i++)
+	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * n);
+	pos = palloc0(sizeof(uint64) * (nb + 1));
+	for (i = 0; i < n; i++)
 	{
-		uint64		j = i;
-
-		if (keys[i].idx == i)
-			continue;
-		if ((i & 4095) == 0)
+		if ((i & 65535) == 0)
 			CHECK_FOR_INTERRUPTS();
-		memcpy(tmp, s->rows + i * dim, rowbytes);
-		for (;;)
-		{
-			uint64		src = keys[j].idx;
-
-			keys[j].idx = j;
-			if (src == i)
-			{
-				memcpy(s->rows + j * dim, tmp, rowbytes);
-				break;
-			}
-			memcpy(s->rows + j * dim, s->rows + src * dim, rowbytes);
-			j = src;
-		}
+		keys[i] = km_row_key(s->rows + i * dim, dim, (uint64) s->o.seed);
+		pos[KM_BUCKET(keys[i]) + 1]++;
 	}
-	pfree(tmp);
+	for (b = 1; b <= nb; b++)
+		pos[b] += pos[b - 1];
+	rec = MemoryContextAllocHuge(CurrentMemoryContext, recbytes * n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *r = rec + recbytes * pos[KM_BUCKET(keys[i])]++;
+
+		memcpy(r, &keys[i], sizeof(uint64));
+		memcpy(r + sizeof(uint64), s->rows + i * dim, rowbytes);
+	}
 	pfree(keys);
+	/* pos[b] is now the end of bucket b */
+	for (b = 0; b < nb; b++)
+	{
+		uint64		start = b == 0 ? 0 : pos[b - 1];
+
+		if (pos[b] - start > 1)
+			km_sort_recs(rec + recbytes * start, pos[b] - start, recbytes, &dim);
+	}
+	pfree(pos);
+	/* back into the row block, which keeps its place and its capacity */
+	for (i = 0; i < n; i++)
+	{
+		double	   *dst = s->rows + i * dim;
+		const double *src = (const double *) (rec + recbytes * i + sizeof(uint64));
+		int			f;
+
+		for (f = 0; f < dim; f++)
+			dst[f] = src[f];
+	}
+	pfree(rec);
 	if (s->n > keep)
 		s->n = keep;
+#undef KM_BUCKET
 }
 
 /* ---- state ---------------------------------------------------------- */
@@ -278,7 +285,7 @@ km_reserve(KmState *s, uint64 more, MemoryContext cxt)
 		newcap = Max(km_row_limit(s), want);
 	/* grow to the budget, not beyond it */
 	if (km_rows_need(newcap, s->dim) > km_budget())
-		newcap = want + (km_budget() - need) / (s->dim * sizeof(double) + 16);
+		newcap = want + (km_budget() - need) / (2 * s->dim * sizeof(double) + 16);
 	if (s->rows == NULL)
 		s->rows = MemoryContextAllocHuge(cxt, sizeof(double) * s->dim * newcap);
 	else
@@ -693,6 +700,16 @@ segkpi_kmeans_deserialize(PG_FUNCTION_ARGS)
 
 /* ---- fitting -------------------------------------------------------- */
 
+/* The sorted rows and a core workspace of wbytes must fit the budget. */
+static void
+km_check_fit_budget(const KmState *s, size_t wbytes)
+{
+	Size		rows = sizeof(double) * (Size) s->dim * s->n;
+
+	if (wbytes >= SIZE_MAX / 2 || rows + wbytes > km_budget())
+		km_over_budget(s->n, s->dim, rows + wbytes);
+}
+
 static void
 km_require_rows(const KmState *s, const char *fname)
 {
@@ -728,9 +745,7 @@ km_fit(const KmState *s, int k, sk_km_model *m, const char *fname)
 
 	segkpi_check_status(sk_km_model_size(k, s->dim, &mbytes), fname);
 	segkpi_check_status(sk_km_fit_work_size(s->n, s->dim, &p, &wbytes), fname);
-	if (wbytes >= SIZE_MAX / 2 ||
-		km_rows_need(s->n, s->dim) + wbytes > km_budget() + 16 * s->n)
-		km_over_budget(s->n, s->dim, km_rows_need(s->n, s->dim) - 16 * s->n + wbytes);
+	km_check_fit_budget(s, wbytes);
 	sk_km_model_bind(m, k, s->dim, palloc(mbytes), mbytes);
 	work = MemoryContextAllocHuge(CurrentMemoryContext, wbytes);
 	st = sk_km_fit(s->rows, s->n, s->dim, &p, work, wbytes, m, &segkpi_interrupt_tick);
@@ -802,9 +817,7 @@ segkpi_kmeans_choose_k_final(PG_FUNCTION_ARGS)
 		km_fit(s, k, &m, "kmeans_choose_k");
 		segkpi_check_status(sk_km_score_work_size(s->n, s->dim, k, sil_cap, &wbytes),
 							"kmeans_choose_k");
-		if (wbytes >= SIZE_MAX / 2 ||
-			km_rows_need(s->n, s->dim) + wbytes > km_budget() + 16 * s->n)
-			km_over_budget(s->n, s->dim, km_rows_need(s->n, s->dim) - 16 * s->n + wbytes);
+		km_check_fit_budget(s, wbytes);
 		work = MemoryContextAllocHuge(CurrentMemoryContext, wbytes);
 		segkpi_check_status(sk_km_score(&m, s->rows, s->n, sil_cap, (uint64_t) s->o.seed,
 										work, wbytes, &sc, &segkpi_interrupt_tick),
