@@ -760,8 +760,10 @@ km_fit(const KmState *s, int k, sk_km_model *m, const char *fname)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("%s: features are too large in magnitude", fname),
-				 errdetail("With transform none every value must lie within +-1e150."),
-				 errhint("Use transform zscore or log_zscore.")));
+				 s->o.transform == SK_KM_NONE ?
+				 errdetail("With transform none every value must lie within +-1e150.") :
+				 errdetail("The variance of a feature does not fit a double precision number."),
+				 errhint("Use transform log_zscore, or rescale the features.")));
 	segkpi_check_status(st, fname);
 }
 
