@@ -73,8 +73,7 @@ time_ms() {
 }
 
 q_fit="SELECT segkpi.kmeans_inertia(m), segkpi.kmeans_iterations(m) FROM (SELECT segkpi.kmeans(features, 5, 1) AS m FROM customers) x"
-psql -X -q -c "CREATE TABLE model AS $q_fit" >/dev/null
-psql -X -q -c "DROP TABLE model; CREATE TABLE model AS SELECT segkpi.kmeans(features, 5, 1) AS m FROM customers"
+psql -X -q -c "CREATE TABLE model AS SELECT segkpi.kmeans(features, 5, 1) AS m FROM customers"
 q_assign="SELECT count(*), sum(c) FROM (SELECT segkpi.kmeans_assign((SELECT m FROM model), features) AS c FROM customers) x"
 q_bare="SELECT count(*), sum(array_length(f, 1)) FROM (SELECT features AS f FROM customers) x"
 
