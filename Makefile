@@ -24,8 +24,8 @@ REGRESS   += rfm_agg rfm_score rfm_segment rfm_bad_input rfm_parallel
 
 # k-means
 CORE_SRCS += src/core/kmeans.c
-PG_SRCS   +=
-REGRESS   +=
+PG_SRCS   += src/pg/kmeans_model.c src/pg/kmeans_agg.c
+REGRESS   += kmeans kmeans_bad_input kmeans_parallel
 
 # BG/NBD, Gamma-Gamma, CLV
 CORE_SRCS += src/core/btyd.c
