@@ -46,6 +46,16 @@ SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
 UPDATE segkpi.segment_rules SET conditions = '{"size": 5}' WHERE segmentation = 'bad_rules';
 SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
 DELETE FROM segkpi.segmentations WHERE name = 'bad_rules';
+-- k-means features must be built in or numeric bound attributes
+INSERT INTO segkpi.segmentations (name, method, params) VALUES ('bad_kmeans', 'kmeans', '{"features": ["colour"]}');
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+UPDATE segkpi.segmentations SET params = '{"features": ["size"]}' WHERE name = 'bad_kmeans';
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+UPDATE segkpi.segmentations SET params = '{"features": []}' WHERE name = 'bad_kmeans';
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+UPDATE segkpi.segmentations SET params = '{"k": 9}' WHERE name = 'bad_kmeans';
+SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+DELETE FROM segkpi.segmentations WHERE name = 'bad_kmeans';
 SELECT sqlerr($$INSERT INTO segkpi.segmentations (name, method) VALUES ('(all)', 'rfm')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segmentations (name, method) VALUES ('k', 'magic')$$);
 SELECT sqlerr($$UPDATE segkpi.settings SET period_grain = 'week'$$);

@@ -63,6 +63,16 @@ SELECT segmentation, count(*) = (SELECT customers FROM segkpi.snapshots WHERE sn
 SELECT segmentation, sum(customers) FILTER (WHERE to_segment <> '(none)') =
        (SELECT customers FROM segkpi.snapshots WHERE snapshot_id = :s2) AS conserved
   FROM segkpi.segment_migration GROUP BY 1 ORDER BY 1;
+-- k-means: the profiles account for every customer with features, and the
+-- planted loyal big spenders share one cluster
+SELECT sum(customers) = (SELECT count(*) FROM segkpi.customer_segments
+                          WHERE snapshot_id = :s2 AND segmentation = 'clusters' AND segment LIKE 'Cluster %') AS profiles_cover,
+       count(*) AS clusters
+  FROM segkpi.cluster_profiles;
+SELECT max(n) * 100 / sum(n) >= 80 AS loyal_together
+  FROM (SELECT s.segment, count(*) n FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)
+         WHERE s.snapshot_id = :s2 AND s.segmentation = 'clusters' AND c.planted_group = 'loyal_big'
+         GROUP BY 1) x;
 -- the planted loyal big spenders land mostly in the best RFM segments
 SELECT round(100.0 * count(*) FILTER (WHERE s.segment IN ('Champions', 'Loyal Customers')) / count(*)) >= 80 AS loyal_found
   FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)

@@ -815,7 +815,7 @@ DECLARE
     grain text;
     step interval;
     sid bigint;
-    seg record;
+    seg segkpi.segmentations;
     ncust bigint;
     t_stage timestamptz := clock_timestamp();
     stage_times jsonb := '{}';
@@ -926,6 +926,8 @@ BEGIN
                                             as_of, coalesce((seg.params ->> 'bins')::int, 5),
                                             coalesce(seg.params ->> 'ruleset', 'default')) OVER () AS s
                       FROM segkpi_cust) x;
+        ELSIF seg.method = 'kmeans' THEN
+            PERFORM segkpi.assign_kmeans(sid, seg, bc, as_of);
         ELSE
             IF bc IS NULL THEN
                 RAISE EXCEPTION 'rule segmentation "%" needs bound customers', seg.name
@@ -1900,3 +1902,115 @@ COMMENT ON FUNCTION segkpi.kmeans_choose_k_sfunc(internal, float8[], integer, in
 COMMENT ON AGGREGATE segkpi.kmeans_choose_k(float8[], integer, integer, bigint, segkpi.kmeans_transform, integer, integer, float8, bigint, bigint) IS
     'for each k in k_min..k_max: a fit with its inertia, sampled silhouette and Davies-Bouldin index, as an array (unnest it)';
 
+
+------------------------------------------------------------------------
+-- KPI pipeline: k-means segmentations
+------------------------------------------------------------------------
+
+-- The model of every k-means segmentation in every snapshot.
+CREATE TABLE segkpi.segment_models (
+    snapshot_id  bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+    segmentation text NOT NULL,
+    features     text[] NOT NULL,
+    model        segkpi.kmeans_model NOT NULL,
+    PRIMARY KEY (snapshot_id, segmentation)
+);
+COMMENT ON TABLE segkpi.segment_models IS 'k-means model fitted for a segmentation at a snapshot';
+COMMENT ON COLUMN segkpi.segment_models.snapshot_id IS 'the snapshot';
+COMMENT ON COLUMN segkpi.segment_models.segmentation IS 'the k-means segmentation';
+COMMENT ON COLUMN segkpi.segment_models.features IS 'feature names, in the order of the model''s dimensions';
+COMMENT ON COLUMN segkpi.segment_models.model IS 'the fitted model (segment "Cluster n" is cluster n)';
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_models', '');
+GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.segment_models TO @extowner@;
+
+ALTER TABLE segkpi.segmentations DROP CONSTRAINT segmentations_method_check;
+ALTER TABLE segkpi.segmentations ADD CONSTRAINT segmentations_method_check
+    CHECK (method IN ('rfm', 'rules', 'kmeans'));
+COMMENT ON COLUMN segkpi.segmentations.method IS
+    'rfm (params bins, ruleset), rules (segkpi.segment_rules) or kmeans (params features, k, seed, transform, restarts)';
+
+-- Fits k-means on the snapshot's customers (refresh's temporary table
+-- segkpi_cust) and assigns every customer to "Cluster n"; customers with a
+-- NULL feature are not fitted and get "(no features)".
+CREATE FUNCTION segkpi.assign_kmeans(sid bigint, seg segkpi.segmentations, bc segkpi.bindings, as_of timestamptz)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    feats text[] := ARRAY(SELECT jsonb_array_elements_text(
+                              coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]')));
+    exprs text[] := '{}';
+    f text;
+    uses_attributes boolean := false;
+    feature_sql text;
+    join_sql text := '';
+    model segkpi.kmeans_model;
+BEGIN
+    IF cardinality(feats) = 0 THEN
+        RAISE EXCEPTION 'k-means segmentation "%" has no features', seg.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH f IN ARRAY feats LOOP
+        exprs := exprs || CASE f
+            WHEN 'recency_days' THEN
+                format('extract(epoch FROM %L::timestamptz - coalesce(k.last_order_at, k.first_row_at))::float8 / 86400', as_of)
+            WHEN 'tenure_days' THEN
+                format('extract(epoch FROM %L::timestamptz - k.acquired_at)::float8 / 86400', as_of)
+            WHEN 'frequency' THEN 'k.orders::float8'
+            WHEN 'monetary' THEN 'k.monetary::float8'
+            ELSE NULL END;
+        IF exprs[cardinality(exprs)] IS NULL THEN
+            IF bc IS NULL OR NOT f::name = ANY (bc.attributes) THEN
+                RAISE EXCEPTION 'k-means feature "%" is neither built in nor a bound customer attribute', f
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Built-in features: recency_days, tenure_days, frequency, monetary.';
+            END IF;
+            PERFORM segkpi.binding_column_type(bc.relation, f::name, 'k-means feature',
+                                               segkpi.binding_types('n'));
+            exprs[cardinality(exprs)] := format('c.%I::float8', f);
+            uses_attributes := true;
+        END IF;
+    END LOOP;
+    feature_sql := 'ARRAY[' || array_to_string(exprs, ', ') || ']';
+    IF uses_attributes THEN
+        join_sql := format('LEFT JOIN %s c ON c.%I = k.customer_id', bc.relation, bc.columns ->> 'customer');
+    END IF;
+    IF NOT EXISTS (SELECT FROM segkpi_cust) THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT segkpi.kmeans(f, $1, $2, $3, $4)
+                      FROM (SELECT %s AS f FROM segkpi_cust k %s) x
+                     WHERE array_position(f, NULL) IS NULL', feature_sql, join_sql)
+       INTO model
+      USING coalesce((seg.params ->> 'k')::int, 4), coalesce((seg.params ->> 'seed')::bigint, 0),
+            coalesce(seg.params ->> 'transform', 'log_zscore')::segkpi.kmeans_transform,
+            coalesce((seg.params ->> 'restarts')::int, 3);
+    INSERT INTO segkpi.segment_models VALUES (sid, seg.name, feats, model);
+    EXECUTE format('INSERT INTO segkpi.customer_segments
+                    SELECT $1, $2, customer_id,
+                           CASE WHEN array_position(f, NULL) IS NULL
+                                THEN ''Cluster '' || segkpi.kmeans_assign($3, f) ELSE ''(no features)'' END
+                      FROM (SELECT k.customer_id, %s AS f FROM segkpi_cust k %s) x', feature_sql, join_sql)
+      USING sid, seg.name, model;
+END
+$$;
+COMMENT ON FUNCTION segkpi.assign_kmeans(bigint, segkpi.segmentations, segkpi.bindings, timestamptz) IS
+    'fits and applies the k-means model of a segmentation during segkpi.refresh';
+
+CREATE VIEW segkpi.cluster_profiles AS
+SELECT m.snapshot_id, m.segmentation, 'Cluster ' || c.cluster AS segment, c.size AS customers,
+       (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
+          FROM unnest(m.features, c.centroid) AS u(feature, value)) AS centroid,
+       round(c.wcss::numeric, 4) AS wcss
+  FROM segkpi.segment_models m, LATERAL segkpi.kmeans_centroids(m.model) c
+ WHERE m.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
+   AND c.size >= (SELECT min_segment_size FROM segkpi.settings);
+COMMENT ON VIEW segkpi.cluster_profiles IS
+    'k-means clusters of the latest snapshot in original feature units, so a person can name them; small clusters hidden';
+COMMENT ON COLUMN segkpi.cluster_profiles.snapshot_id IS 'the snapshot';
+COMMENT ON COLUMN segkpi.cluster_profiles.segmentation IS 'the k-means segmentation';
+COMMENT ON COLUMN segkpi.cluster_profiles.segment IS 'Cluster n (the segment name in the KPI views)';
+COMMENT ON COLUMN segkpi.cluster_profiles.customers IS 'customers fitted to the cluster';
+COMMENT ON COLUMN segkpi.cluster_profiles.centroid IS 'feature -> centroid value in original units';
+COMMENT ON COLUMN segkpi.cluster_profiles.wcss IS 'within-cluster sum of squares (transformed space)';
+GRANT SELECT ON segkpi.cluster_profiles TO @extowner@ WITH GRANT OPTION;
