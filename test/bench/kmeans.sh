@@ -16,6 +16,7 @@
 set -eu
 cd "$(dirname "$0")/../.." || exit 2
 . test/lib/common.sh
+. test/bench/lib.sh
 
 scale=${BENCH_SCALE:-1000000}
 runs=${BENCH_RUNS:-3}
@@ -61,16 +62,6 @@ VACUUM ANALYZE customers;
 SQL
 psql -X -q -c "\copy (SELECT features[1], features[2], features[3] FROM customers ORDER BY customer_id) TO '$tmp/x.csv' CSV"
 
-# time_ms WORKERS QUERY -> median of $runs runs after a warm-up, in ms
-time_ms() {
-	local workers=$1 q=$2 i t all=()
-	for i in $(seq 0 "$runs"); do
-		t=$(psql -X -q -c "SET max_parallel_workers_per_gather = $workers" -c '\timing on' -c "$q" |
-			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
-		[ "$i" -gt 0 ] && all+=("$t")
-	done
-	printf '%s\n' "${all[@]}" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
-}
 
 q_fit="SELECT segkpi.kmeans_inertia(m), segkpi.kmeans_iterations(m) FROM (SELECT segkpi.kmeans(features, 5, 1) AS m FROM customers) x"
 psql -X -q -c "CREATE TABLE model AS SELECT segkpi.kmeans(features, 5, 1) AS m FROM customers"
