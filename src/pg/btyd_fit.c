@@ -354,7 +354,10 @@ fit_state_from_text(int kind, const char *str, size_t len)
 			v[3] = v[2];
 			v[2] = 0;
 		}
-		if (!(v[3] > 0) || !fit_row_key(kind, v[0], v[1], v[2], key))
+		if (!(v[3] > 0) ||
+			(kind == KIND_BGNBD ? sk_bgnbd_check_row(v[0], v[1], v[2])
+			 : sk_gg_check_row(v[0], v[1])) != SK_OK ||
+			!fit_row_key(kind, v[0], v[1], v[2], key))
 			goto fail;
 		/* a stored state never repeats a row */
 		if (!fit_state_add(s, key, 0.0))
