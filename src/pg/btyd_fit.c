@@ -560,13 +560,31 @@ no_fit(int kind, const FitState *s, double xmax)
 			 errmsg("%s: the data cannot be fitted", agg)));
 }
 
+/*
+ * Rows in a fixed order (x, then v1, then v2), so that the sums inside the
+ * fit, and so the estimate to the last bit, do not depend on the order in
+ * which rows arrived or partial states were combined.
+ */
+static int
+row_cmp(const void *pa, const void *pb)
+{
+	const double *a = (const double *) pa;
+	const double *b = (const double *) pb;
+	int			i;
+
+	for (i = 0; i < 3; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
 /* Runs the core fit over the state's rows; fills bg or gg. */
 static void
 fit_run(FitState *s, sk_bgnbd_model *bg, sk_gg_model *gg)
 {
 	int			kind = s->kind;
 	Size		n = s->nrows;
-	const double *rows = FIT_ROWS(s);
+	double	   *rows = palloc(n * 4 * sizeof(double) + 1);
 	double	   *x = palloc(n * sizeof(double) + 1);
 	double	   *v1 = palloc(n * sizeof(double) + 1);
 	double	   *v2 = palloc(n * sizeof(double) + 1);
@@ -580,6 +598,9 @@ fit_run(FitState *s, sk_bgnbd_model *bg, sk_gg_model *gg)
 				conv;
 	double		ll;
 
+	/* sorted on a copy: the final function leaves the state as it was */
+	memcpy(rows, FIT_ROWS(s), n * 4 * sizeof(double));
+	qsort(rows, n, 4 * sizeof(double), row_cmp);
 	for (i = 0; i < n; i++)
 	{
 		x[i] = rows[4 * i];
