@@ -29,8 +29,8 @@ REGRESS   += kmeans kmeans_bad_input kmeans_parallel
 
 # BG/NBD, Gamma-Gamma, CLV
 CORE_SRCS += src/core/btyd.c
-PG_SRCS   +=
-REGRESS   +=
+PG_SRCS   += src/pg/btyd_stats.c src/pg/btyd_model.c src/pg/btyd_fit.c
+REGRESS   += btyd_stats btyd_fit btyd_bad_input
 
 # KPI pipeline
 PG_SRCS   +=
