@@ -13,7 +13,8 @@ SET timezone = 'UTC';
 DELETE FROM segkpi.segmentations;
 DELETE FROM segkpi.bindings;
 DELETE FROM segkpi.snapshots;
-UPDATE segkpi.settings SET min_segment_size = 0, period_grain = 'quarter', launch_date = '2024-01-01';
+UPDATE segkpi.settings SET min_segment_size = 0, period_grain = 'quarter', launch_date = '2024-01-01',
+                           predict_clv = true;
 \set ECHO none
 \o /dev/null
 \i test/demo/pipeline.sql
@@ -73,6 +74,14 @@ SELECT max(n) * 100 / sum(n) >= 80 AS loyal_together
   FROM (SELECT s.segment, count(*) n FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)
          WHERE s.snapshot_id = :s2 AND s.segmentation = 'clusters' AND c.planted_group = 'loyal_big'
          GROUP BY 1) x;
+-- predicted CLV: P(alive) is a probability, predictions only in the last
+-- period, and Champions are worth more than customers At Risk
+SELECT count(*) FILTER (WHERE p_alive < 0 OR p_alive > 1) AS bad_p_alive,
+       count(*) FILTER (WHERE p_alive IS NOT NULL AND period_start <> (SELECT max(period_start) FROM segkpi.segment_kpis WHERE snapshot_id = :s2)) AS outside_last
+  FROM segkpi.segment_kpis WHERE snapshot_id = :s2;
+SELECT max(cltv_predicted) FILTER (WHERE segment = 'Champions') > max(cltv_predicted) FILTER (WHERE segment = 'At Risk') AS champions_worth_more,
+       max(p_alive) FILTER (WHERE segment = 'Champions') > max(p_alive) FILTER (WHERE segment = 'At Risk') AS champions_more_alive
+  FROM segkpi.segment_kpis WHERE snapshot_id = :s2 AND segmentation = 'rfm';
 -- the planted loyal big spenders land mostly in the best RFM segments
 SELECT round(100.0 * count(*) FILTER (WHERE s.segment IN ('Champions', 'Loyal Customers')) / count(*)) >= 80 AS loyal_found
   FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)

@@ -260,7 +260,8 @@ CREATE TABLE segkpi.settings (
     clv_horizon_days  integer NOT NULL DEFAULT 365 CHECK (clv_horizon_days > 0),
     clv_discount_rate numeric NOT NULL DEFAULT 0.10 CHECK (clv_discount_rate > -1),
     min_segment_size  integer NOT NULL DEFAULT 10 CHECK (min_segment_size >= 0),
-    launch_date       date
+    launch_date       date,
+    predict_clv       boolean NOT NULL DEFAULT false
 );
 INSERT INTO segkpi.settings DEFAULT VALUES;
 COMMENT ON TABLE segkpi.settings IS 'pipeline settings (one row; an INSERT replaces it)';
@@ -276,7 +277,7 @@ BEGIN
         UPDATE segkpi.settings
            SET period_grain = NEW.period_grain, clv_horizon_days = NEW.clv_horizon_days,
                clv_discount_rate = NEW.clv_discount_rate, min_segment_size = NEW.min_segment_size,
-               launch_date = NEW.launch_date
+               launch_date = NEW.launch_date, predict_clv = NEW.predict_clv
          WHERE id = NEW.id;
         RETURN NULL;
     END IF;
@@ -292,6 +293,7 @@ COMMENT ON COLUMN segkpi.settings.clv_horizon_days IS 'horizon of predicted CLTV
 COMMENT ON COLUMN segkpi.settings.clv_discount_rate IS 'yearly discount rate of predicted CLTV';
 COMMENT ON COLUMN segkpi.settings.min_segment_size IS 'dashboard views hide segments with fewer customers than this';
 COMMENT ON COLUMN segkpi.settings.launch_date IS 'start of segment-based marketing, for segkpi.before_after';
+COMMENT ON COLUMN segkpi.settings.predict_clv IS 'fit BG/NBD + Gamma-Gamma at each refresh for predicted CLTV and P(alive) (one more pass over the orders)';
 
 -- Segmentations to compute at each refresh.
 CREATE TABLE segkpi.segmentations (
@@ -377,6 +379,8 @@ CREATE TABLE segkpi.segment_kpis (
     feedback_answers   bigint NOT NULL,
     previously_active  bigint,
     retained           bigint NOT NULL,
+    cltv_predicted     numeric,
+    p_alive            numeric,
     PRIMARY KEY (snapshot_id, segmentation, segment, period_start)
 );
 COMMENT ON TABLE segkpi.segment_kpis IS 'KPIs per snapshot, segmentation, segment and period; segment "(all)" is the total over all customers';
@@ -409,6 +413,8 @@ COMMENT ON COLUMN segkpi.segment_kpis.csat IS 'mean feedback score of members an
 COMMENT ON COLUMN segkpi.segment_kpis.feedback_answers IS 'feedback answers in the period';
 COMMENT ON COLUMN segkpi.segment_kpis.previously_active IS 'members active in the previous period (NULL in the first period)';
 COMMENT ON COLUMN segkpi.segment_kpis.retained IS 'of those, the members active again in this period';
+COMMENT ON COLUMN segkpi.segment_kpis.cltv_predicted IS 'mean predicted CLV of the members (BG/NBD x Gamma-Gamma, discounted) over settings.clv_horizon_days; last period only, when settings.predict_clv';
+COMMENT ON COLUMN segkpi.segment_kpis.p_alive IS 'mean P(alive) of the members at as_of; last period only, when settings.predict_clv';
 
 -- Snapshot history is data the business keeps: dumped as well.
 SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots', '');
@@ -639,6 +645,8 @@ BEGIN
             cost           numeric NOT NULL,
             recency_days   float8,
             r integer, f integer, m integer,
+            p_alive        float8,
+            clv_predicted  float8,
             PRIMARY KEY (snapshot_id, customer_id));
         CREATE TABLE segkpi.customer_segments (
             snapshot_id  bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
@@ -791,7 +799,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['segkpi_cp', 'segkpi_cust', 'segkpi_assign', 'segkpi_spend', 'segkpi_leads',
-                             'segkpi_feedback', 'segkpi_fb'] LOOP
+                             'segkpi_feedback', 'segkpi_fb', 'segkpi_btyd', 'segkpi_pred'] LOOP
         IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', t);
         END IF;
@@ -864,6 +872,14 @@ BEGIN
     IF progress THEN RAISE NOTICE 'refresh: orders by customer and period in % s', stage_times -> 'orders'; END IF;
     t_stage := clock_timestamp();
 
+    -- stage 1b (optional): per-customer BG/NBD summaries, fits, predictions
+    IF cfg.predict_clv THEN
+        PERFORM segkpi.predict_clv(bo, as_of, cfg);
+        stage_times := stage_times || jsonb_build_object('predict_clv', extract(epoch FROM clock_timestamp() - t_stage));
+        IF progress THEN RAISE NOTICE 'refresh: predicted CLV in % s', stage_times -> 'predict_clv'; END IF;
+        t_stage := clock_timestamp();
+    END IF;
+
     -- stage 2: customers
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_cust ON COMMIT DROP AS
@@ -884,12 +900,17 @@ BEGIN
     INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers)
     VALUES (as_of, current_setting('TimeZone'), grain, ncust)
     RETURNING snapshot_id INTO sid;
+    IF to_regclass('pg_temp.segkpi_pred') IS NULL THEN
+        CREATE TEMP TABLE segkpi_pred ON COMMIT DROP AS
+        SELECT k.customer_id, NULL::float8 AS p_alive, NULL::float8 AS clv FROM segkpi_cust k WHERE false;
+    END IF;
     INSERT INTO segkpi.customer_features
-    SELECT sid, customer_id, acquired_at, first_order_at, last_order_at, orders, refunds, monetary, cost,
-           (s).recency_days, (s).r, (s).f, (s).m
+    SELECT sid, x.customer_id, acquired_at, first_order_at, last_order_at, orders, refunds, monetary, cost,
+           (s).recency_days, (s).r, (s).f, (s).m, p.p_alive, p.clv
       FROM (SELECT k.*, segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
                                          as_of) OVER () AS s
-              FROM segkpi_cust k) x;
+              FROM segkpi_cust k) x
+      LEFT JOIN segkpi_pred p ON p.customer_id = x.customer_id;
     stage_times := stage_times || jsonb_build_object('customers', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN RAISE NOTICE 'refresh: % customers and their features in % s', ncust, stage_times -> 'customers'; END IF;
     t_stage := clock_timestamp();
@@ -1097,6 +1118,12 @@ BEGIN
           FROM segkpi_fb f JOIN segkpi_assign a USING (customer_id)
          GROUP BY 1, 2
     ),
+    pred AS (
+        SELECT a.segment, avg(f.clv_predicted) AS clv, avg(f.p_alive) AS p_alive
+          FROM segkpi.customer_features f JOIN segkpi_assign a USING (customer_id)
+         WHERE f.snapshot_id = sid AND f.p_alive IS NOT NULL
+         GROUP BY 1
+    ),
     base AS (
         SELECT compute_kpis.segmentation AS segmentation, s.segment, p.period_start, p.period_end,
                e.customers,
@@ -1110,7 +1137,9 @@ BEGIN
                coalesce(spend.amount, 0) AS spend,
                leads.n AS leads, leads.converted AS converted,
                m.margin,
-               fb.csat, coalesce(fb.n, 0) AS answers
+               fb.csat, coalesce(fb.n, 0) AS answers,
+               CASE WHEN p.period_start = (SELECT max(period_start) FROM periods) THEN pred.clv END AS clv_pred,
+               CASE WHEN p.period_start = (SELECT max(period_start) FROM periods) THEN pred.p_alive END AS p_alive
           FROM segs s CROSS JOIN periods p
           JOIN existing e ON e.segment = s.segment AND e.period_start = p.period_start
           JOIN margin_to_date m ON m.segment = s.segment AND m.period_start = p.period_start
@@ -1121,6 +1150,7 @@ BEGIN
           LEFT JOIN spend ON spend.segment = s.segment AND spend.period = p.period_start
           LEFT JOIN leads ON leads.segment = s.segment AND leads.period = p.period_start
           LEFT JOIN fb ON fb.segment = s.segment AND fb.period = p.period_start
+          LEFT JOIN pred ON pred.segment = s.segment
     ),
     ratios AS (
         SELECT b.*,
@@ -1148,7 +1178,8 @@ BEGIN
            CASE WHEN with_spend THEN r.net / nullif(r.cost + r.spend, 0) END,
            CASE WHEN with_spend THEN r.net / nullif(r.spend, 0) END,
            r.csat, r.answers,
-           r.prev_active, r.retained
+           r.prev_active, r.retained,
+           r.clv_pred, r.p_alive
       FROM ratios r;
 END
 $$;
@@ -1167,7 +1198,8 @@ SELECT k.snapshot_id, k.segmentation, k.segment, k.period_start, k.period_end,
        round(k.attributed_spend, 2) AS attributed_spend, round(k.cac, 2) AS cac,
        k.leads, k.converted_leads, round(k.conversion_rate, 4) AS conversion_rate,
        round(k.cltv_historical, 2) AS cltv_historical, round(k.cltv_formula, 2) AS cltv_formula,
-       round(k.roi, 4) AS roi, round(k.marketing_roi, 4) AS marketing_roi, round(k.csat, 2) AS csat
+       round(k.roi, 4) AS roi, round(k.marketing_roi, 4) AS marketing_roi, round(k.csat, 2) AS csat,
+       round(k.cltv_predicted, 2) AS cltv_predicted, round(k.p_alive, 4) AS p_alive
   FROM segkpi.segment_kpis k
  WHERE k.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
    AND (k.segment = '(all)' OR k.customers >= (SELECT min_segment_size FROM segkpi.settings));
@@ -2416,3 +2448,59 @@ COMMENT ON FUNCTION segkpi.gamma_gamma_mean(segkpi.gamma_gamma_model, integer, f
     'expected value of one purchase of a customer with x repeat purchases of mean value zbar: (gamma + x zbar) p / (p x + q - 1)';
 COMMENT ON FUNCTION segkpi.clv(segkpi.bgnbd_model, segkpi.gamma_gamma_model, integer, float8, float8, float8, float8, float8, float8) IS
     'discounted expected value of a customer''s purchases over the next horizon time units: per step, expected purchases times gamma_gamma_mean, divided by (1 + discount_rate) ^ (end of step / step)';
+
+------------------------------------------------------------------------
+-- KPI pipeline: predicted CLV
+------------------------------------------------------------------------
+
+-- During refresh: BG/NBD summaries of every customer in weeks, with the
+-- calibration period ending just before as_of; both fits; then P(alive)
+-- and the discounted CLV over settings.clv_horizon_days into the temporary
+-- table segkpi_pred.  A fit that fails (too little repeat data) leaves the
+-- predictions NULL with a WARNING; a fit that does not converge warns and
+-- is used.
+CREATE FUNCTION segkpi.predict_clv(bo segkpi.bindings, as_of timestamptz, cfg segkpi.settings)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bg segkpi.bgnbd_model;
+    gg segkpi.gamma_gamma_model;
+    horizon float8 := cfg.clv_horizon_days / 7.0;
+    weekly_rate float8 := power(1 + cfg.clv_discount_rate::float8, 1.0 / 52) - 1;
+BEGIN
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_btyd ON COMMIT DROP AS
+        SELECT o.%1$I AS customer_id,
+               segkpi.btyd_stats(o.%2$I::timestamptz, o.%3$I::numeric, %4$L::timestamptz - interval '1 microsecond',
+                                 interval '1 week') AS s
+          FROM %5$s o
+         WHERE o.%2$I::timestamptz < %4$L AND o.%1$I IS NOT NULL AND o.%3$I IS NOT NULL
+         GROUP BY 1$q$,
+        bo.columns ->> 'customer', bo.columns ->> 'ordered_at', bo.columns ->> 'amount', as_of, bo.relation);
+    CREATE TEMP TABLE segkpi_pred ON COMMIT DROP AS
+    SELECT b.customer_id, NULL::float8 AS p_alive, NULL::float8 AS clv FROM segkpi_btyd b WHERE false;
+    BEGIN
+        SELECT segkpi.bgnbd_fit((s).x, (s).t_x, (s).t) INTO bg FROM segkpi_btyd WHERE s IS NOT NULL;
+        SELECT segkpi.gamma_gamma_fit((s).x, (s).zbar) INTO gg FROM segkpi_btyd WHERE (s).x > 0;
+    EXCEPTION WHEN data_exception OR invalid_parameter_value OR program_limit_exceeded THEN
+        RAISE WARNING 'segkpi.refresh: no predicted CLV: %', SQLERRM
+            USING HINT = 'It needs repeat purchases (and work_mem for the fit state).';
+        RETURN;
+    END;
+    IF bg IS NULL OR gg IS NULL THEN
+        RETURN;
+    END IF;
+    -- E[spend] = (gamma + x zbar) p / (p x + q - 1) exists only when
+    -- p x + q > 1; where it does not (q <= 1 and few repeats) CLV is NULL
+    INSERT INTO segkpi_pred
+    SELECT b.customer_id, segkpi.bgnbd_p_alive(bg, (s).x, (s).t_x, (s).t),
+           CASE WHEN gp.p * (s).x + gp.q > 1
+                THEN segkpi.clv(bg, gg, (s).x, (s).t_x, (s).t, (s).zbar, horizon, weekly_rate) END
+      FROM segkpi_btyd b, segkpi.gamma_gamma_params(gg) gp
+     WHERE s IS NOT NULL;
+END
+$$;
+COMMENT ON FUNCTION segkpi.predict_clv(segkpi.bindings, timestamptz, segkpi.settings) IS
+    'predicted CLV and P(alive) of every customer during segkpi.refresh (settings.predict_clv)';
