@@ -799,7 +799,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['segkpi_cp', 'segkpi_cust', 'segkpi_assign', 'segkpi_spend', 'segkpi_leads',
-                             'segkpi_feedback', 'segkpi_fb', 'segkpi_btyd', 'segkpi_pred'] LOOP
+                             'segkpi_feedback', 'segkpi_fb', 'segkpi_btyd', 'segkpi_pred', 'segkpi_cp_raw'] LOOP
         IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', t);
         END IF;
@@ -829,6 +829,8 @@ DECLARE
     stage_times jsonb := '{}';
     lead_case text;
     cust_case text;
+    saved_indexscan text;
+    saved_sort text;
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
@@ -845,28 +847,42 @@ BEGIN
     grain := cfg.period_grain;
     step := CASE grain WHEN 'month' THEN interval '1 month' ELSE interval '3 months' END;
 
-    -- stage 1: orders per customer and period: the one pass over the orders
+    -- stage 1: orders per customer and period: the one pass over the orders.
+    -- A hash aggregate reads the table once in order; an index walk (which
+    -- the planner may prefer when the groups look too many for work_mem)
+    -- reads it at random.  Only this statement is steered.
     PERFORM segkpi.drop_temp_tables();
+    saved_indexscan := current_setting('enable_indexscan');
+    saved_sort := current_setting('enable_sort');
+    PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_sort', 'off', true);
     EXECUTE format($q$
-        CREATE TEMP TABLE segkpi_cp ON COMMIT DROP AS
-        SELECT o.%1$I AS customer_id, date_trunc(%5$L, o.%2$I::timestamptz)::date AS period,
-               sum(o.%3$I::numeric) AS revenue, sum(%4$s) AS cost,
-               count(*) FILTER (WHERE o.%3$I > 0) AS orders,
-               count(*) FILTER (WHERE o.%3$I <= 0) AS refunds,
-               min(o.%2$I::timestamptz) AS first_row_at,
-               min(o.%2$I::timestamptz) FILTER (WHERE o.%3$I > 0) AS first_order_at,
-               max(o.%2$I::timestamptz) FILTER (WHERE o.%3$I > 0) AS last_order_at
-          FROM %6$s o
-         WHERE o.%2$I::timestamptz < %7$L AND o.%1$I IS NOT NULL AND o.%3$I IS NOT NULL
-         GROUP BY 1, 2$q$,
+        CREATE TEMP TABLE segkpi_cp_raw ON COMMIT DROP AS
+        SELECT customer_id, period, (s).monetary AS revenue, coalesce((c).monetary, 0) AS cost,
+               (s).orders, (s).refunds, first_row_at, (s).first_order_at, (s).last_order_at
+          FROM (SELECT o.%1$I AS customer_id, date_trunc(%5$L, o.%2$I::timestamptz)::date AS period,
+                       -- rfm_agg's small exact state is also the cheapest exact sum
+                       segkpi.rfm_agg(o.%2$I::timestamptz, o.%3$I::numeric) AS s,
+                       segkpi.rfm_agg(o.%2$I::timestamptz, %4$s) AS c,
+                       min(o.%2$I::timestamptz) AS first_row_at
+                  FROM %6$s o
+                 WHERE o.%2$I::timestamptz < %7$L AND o.%1$I IS NOT NULL AND o.%3$I IS NOT NULL
+                 GROUP BY 1, 2) x$q$,
         bo.columns ->> 'customer', bo.columns ->> 'ordered_at', bo.columns ->> 'amount',
-        CASE WHEN bo.columns ? 'cost' THEN format('coalesce(o.%I::numeric, 0)', bo.columns ->> 'cost') ELSE '0::numeric' END,
+        CASE WHEN bo.columns ? 'cost' THEN format('o.%I::numeric', bo.columns ->> 'cost') ELSE 'NULL::numeric' END,
         grain, bo.relation, as_of);
-    IF EXISTS (SELECT FROM segkpi_cp WHERE NOT isfinite(period) OR revenue IN ('NaN', 'Infinity', '-Infinity')) THEN
-        RAISE EXCEPTION 'the bound orders hold a NaN or infinite amount or time'
-            USING ERRCODE = 'data_exception',
-                  HINT = 'Exclude such rows in a view and bind the view.';
-    END IF;
+    PERFORM set_config('enable_indexscan', saved_indexscan, true), set_config('enable_sort', saved_sort, true);
+    -- retained: active in this period and in the one before.  A customer
+    -- has one row per period, so the period before, if it has a row, is
+    -- the previous row in period order: one sorted pass, once for all
+    -- segmentations.
+    CREATE TEMP TABLE segkpi_cp ON COMMIT DROP AS
+    SELECT c.*,
+           coalesce(c.orders > 0 AND lag(c.orders) OVER w > 0
+                    AND lag(c.period) OVER w = (c.period - step)::date, false) AS retained
+      FROM segkpi_cp_raw c
+    WINDOW w AS (PARTITION BY c.customer_id ORDER BY c.period);
+    DROP TABLE segkpi_cp_raw;
+    -- NaN or infinite amounts and times were rejected by rfm_agg (22000, 22008)
     ANALYZE segkpi_cp;
     stage_times := stage_times || jsonb_build_object('orders', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN RAISE NOTICE 'refresh: orders by customer and period in % s', stage_times -> 'orders'; END IF;
@@ -1010,11 +1026,10 @@ BEGIN
     IF to_regclass('pg_temp.segkpi_assign') IS NOT NULL THEN
         DROP TABLE pg_temp.segkpi_assign, pg_temp.segkpi_fb;
     END IF;
+    -- real segments only; "(all)" comes from grouping sets over the same join
     CREATE TEMP TABLE segkpi_assign ON COMMIT DROP AS
     SELECT cs.customer_id, cs.segment FROM segkpi.customer_segments cs
-     WHERE cs.snapshot_id = sid AND cs.segmentation = compute_kpis.segmentation
-    UNION ALL
-    SELECT k.customer_id, '(all)' FROM segkpi_cust k;
+     WHERE cs.snapshot_id = sid AND cs.segmentation = compute_kpis.segmentation;
     ANALYZE segkpi_assign;
     IF with_feedback THEN
         CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS SELECT * FROM segkpi_feedback;
@@ -1029,12 +1044,19 @@ BEGIN
           FROM generate_series((SELECT min(period) FROM segkpi_cp)::timestamp,
                                date_trunc(grain, as_of - interval '1 microsecond')::date::timestamp, step) p
     ),
-    segs AS (SELECT DISTINCT segment FROM segkpi_assign),
+    segs AS (SELECT DISTINCT segment FROM segkpi_assign UNION SELECT '(all)'),
+    assign_all AS (
+        SELECT customer_id, segment FROM segkpi_assign
+        UNION ALL
+        SELECT customer_id, '(all)' FROM segkpi_cust
+    ),
     act AS (
-        SELECT a.segment, cp.period, count(*) FILTER (WHERE cp.orders > 0) AS active,
+        SELECT coalesce(a.segment, '(all)') AS segment, cp.period,
+               count(*) FILTER (WHERE cp.orders > 0) AS active,
+               count(*) FILTER (WHERE cp.retained) AS retained,
                sum(cp.orders) AS orders, sum(cp.revenue) AS revenue, sum(cp.cost) AS cost
           FROM segkpi_cp cp JOIN segkpi_assign a USING (customer_id)
-         GROUP BY 1, 2
+         GROUP BY GROUPING SETS ((a.segment, cp.period), (cp.period))
     ),
     margin_to_date AS (
         SELECT s.segment, p.period_start,
@@ -1045,7 +1067,7 @@ BEGIN
     ),
     acq AS (
         SELECT a.segment, k.acq_period, k.channel, count(*) AS n
-          FROM segkpi_cust k JOIN segkpi_assign a USING (customer_id)
+          FROM segkpi_cust k JOIN assign_all a USING (customer_id)
          GROUP BY 1, 2, 3
     ),
     existing AS (
@@ -1055,14 +1077,6 @@ BEGIN
          GROUP BY 1, 2
     ),
     new AS (SELECT segment, acq_period AS period, sum(n) AS n FROM acq GROUP BY 1, 2),
-    retained AS (
-        SELECT a.segment, cur.period, count(*) AS n
-          FROM segkpi_cp prev
-          JOIN segkpi_cp cur ON cur.customer_id = prev.customer_id AND cur.period = (prev.period + step)::date
-          JOIN segkpi_assign a ON a.customer_id = cur.customer_id
-         WHERE prev.orders > 0 AND cur.orders > 0
-         GROUP BY 1, 2
-    ),
     -- spend attribution: a segment tag of this segmentation wins; then a
     -- channel tag, split by the segments' share of that channel's new
     -- customers; the rest by the share of all new customers
@@ -1115,12 +1129,12 @@ BEGIN
     ),
     fb AS (
         SELECT a.segment, f.period, avg(f.score) AS csat, count(*) AS n
-          FROM segkpi_fb f JOIN segkpi_assign a USING (customer_id)
+          FROM segkpi_fb f JOIN assign_all a USING (customer_id)
          GROUP BY 1, 2
     ),
     pred AS (
         SELECT a.segment, avg(f.clv_predicted) AS clv, avg(f.p_alive) AS p_alive
-          FROM segkpi.customer_features f JOIN segkpi_assign a USING (customer_id)
+          FROM segkpi.customer_features f JOIN assign_all a USING (customer_id)
          WHERE f.snapshot_id = sid AND f.p_alive IS NOT NULL
          GROUP BY 1
     ),
@@ -1133,7 +1147,7 @@ BEGIN
                coalesce(act.revenue, 0) AS revenue,
                coalesce(act.cost, 0) AS cost,
                prev.active AS prev_active,
-               coalesce(ret.n, 0) AS retained,
+               coalesce(act.retained, 0) AS retained,
                coalesce(spend.amount, 0) AS spend,
                leads.n AS leads, leads.converted AS converted,
                m.margin,
@@ -1145,7 +1159,6 @@ BEGIN
           JOIN margin_to_date m ON m.segment = s.segment AND m.period_start = p.period_start
           LEFT JOIN act ON act.segment = s.segment AND act.period = p.period_start
           LEFT JOIN act prev ON prev.segment = s.segment AND prev.period = (p.period_start - step)::date
-          LEFT JOIN retained ret ON ret.segment = s.segment AND ret.period = p.period_start
           LEFT JOIN new ON new.segment = s.segment AND new.period = p.period_start
           LEFT JOIN spend ON spend.segment = s.segment AND spend.period = p.period_start
           LEFT JOIN leads ON leads.segment = s.segment AND leads.period = p.period_start
