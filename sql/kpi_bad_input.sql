@@ -92,3 +92,23 @@ SELECT segment, period_start, customers, revenue, attributed_spend, cac, roi, le
 DELETE FROM segkpi.bindings WHERE source = 'orders';
 SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
 SELECT sqlerr($$SELECT segkpi.bind_customers('hand.customers', 'id')$$);
+
+-- Privileges: the (non-superuser) extension owner runs the pipeline; a role
+-- without grants can read neither customer-level data nor dashboards, and
+-- cannot refresh, bind or erase.
+SELECT has_function_privilege('regress_segkpi_owner', 'segkpi.refresh(timestamptz, boolean)', 'EXECUTE') AS owner_refresh,
+       has_function_privilege('regress_segkpi_owner', 'segkpi.bind_orders(regclass, name, name, name, name, name)', 'EXECUTE') AS owner_bind,
+       has_table_privilege('regress_segkpi_owner', 'segkpi.settings', 'UPDATE') AS owner_configure,
+       has_table_privilege('regress_segkpi_owner', 'segkpi.rfm_rules', 'INSERT') AS owner_rules,
+       has_table_privilege('regress_segkpi_owner', 'segkpi.kpi_trends', 'SELECT') AS owner_dashboards;
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_segkpi_nobody;
+RESET client_min_messages;
+CREATE ROLE regress_segkpi_nobody;
+SELECT has_function_privilege('regress_segkpi_nobody', 'segkpi.refresh(timestamptz, boolean)', 'EXECUTE') AS refresh,
+       has_function_privilege('regress_segkpi_nobody', 'segkpi.erase_customer(anyelement)', 'EXECUTE') AS erase,
+       has_function_privilege('regress_segkpi_nobody', 'segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean)', 'EXECUTE') AS internals,
+       has_table_privilege('regress_segkpi_nobody', 'segkpi.kpi_trends', 'SELECT') AS dashboards,
+       has_table_privilege('regress_segkpi_nobody', 'segkpi.customer_segments', 'SELECT') AS customer_level,
+       has_table_privilege('regress_segkpi_nobody', 'segkpi.rfm_rules', 'SELECT') AS rules_readable;
+DROP ROLE regress_segkpi_nobody;

@@ -2517,3 +2517,42 @@ END
 $$;
 COMMENT ON FUNCTION segkpi.predict_clv(segkpi.bindings, timestamptz, segkpi.settings) IS
     'predicted CLV and P(alive) of every customer during segkpi.refresh (settings.predict_clv)';
+
+------------------------------------------------------------------------
+-- KPI pipeline: privileges of the internal functions
+------------------------------------------------------------------------
+
+-- Used by refresh and the bind functions; not an interface.  They run with
+-- the caller's rights anyway; keeping them from PUBLIC keeps the surface small.
+REVOKE EXECUTE ON FUNCTION
+    segkpi.binding_column_type(regclass, name, text, text[]),
+    segkpi.checked_binding(text),
+    segkpi.rule_predicate(jsonb, text, name[]),
+    segkpi.rule_case(text, text, name[]),
+    segkpi.drop_temp_tables(),
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean),
+    segkpi.ensure_customer_tables(regtype),
+    segkpi.assign_kmeans(bigint, segkpi.segmentations, segkpi.bindings, timestamptz),
+    segkpi.predict_clv(segkpi.bindings, timestamptz, segkpi.settings),
+    segkpi.bind_orders(regclass, name, name, name, name, name),
+    segkpi.bind_customers(regclass, name, name, name, name[]),
+    segkpi.bind_marketing_spend(regclass, name, name, name, name),
+    segkpi.bind_leads(regclass, name, name, name, name, name[]),
+    segkpi.bind_feedback(regclass, name, name, name)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    segkpi.binding_column_type(regclass, name, text, text[]),
+    segkpi.checked_binding(text),
+    segkpi.rule_predicate(jsonb, text, name[]),
+    segkpi.rule_case(text, text, name[]),
+    segkpi.drop_temp_tables(),
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean),
+    segkpi.ensure_customer_tables(regtype),
+    segkpi.assign_kmeans(bigint, segkpi.segmentations, segkpi.bindings, timestamptz),
+    segkpi.predict_clv(segkpi.bindings, timestamptz, segkpi.settings),
+    segkpi.bind_orders(regclass, name, name, name, name, name),
+    segkpi.bind_customers(regclass, name, name, name, name[]),
+    segkpi.bind_marketing_spend(regclass, name, name, name, name),
+    segkpi.bind_leads(regclass, name, name, name, name, name[]),
+    segkpi.bind_feedback(regclass, name, name, name)
+    TO @extowner@;
