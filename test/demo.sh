@@ -93,6 +93,13 @@ SELECT segment, customers, active_customers AS active, new_customers AS new, rev
 SELECT segment, customers, revenue, cac, conversion_rate AS conversion, marketing_roi, csat
   FROM segkpi.kpi_latest WHERE segmentation = 'firmographic' ORDER BY revenue DESC LIMIT 8;
 \echo
+\echo k-means clusters on log recency, frequency and monetary (segkpi.cluster_profiles), and their KPIs
+\echo
+SELECT p.segment, p.customers, p.centroid, k.revenue, k.retention_rate AS retention, k.cltv_historical AS cltv_hist
+  FROM segkpi.cluster_profiles p
+  JOIN segkpi.kpi_latest k USING (snapshot_id, segmentation, segment)
+ ORDER BY k.revenue DESC;
+\echo
 \echo RFM segment migration between the two snapshots (segkpi.segment_migration, customers)
 \echo
 SELECT from_segment AS "from \ to",
