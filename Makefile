@@ -74,7 +74,8 @@ test:
 	@bash test/run-tests
 
 # Unit tests of src/core, built without any server header.
-UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -Isrc/core -Itest/unit
+UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -Isrc/core -Itest/unit \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_TESTS  = $(patsubst test/unit/%.c,test/unit/bin/%,$(wildcard test/unit/test_*.c))
 
 test/unit/bin/%: test/unit/%.c $(CORE_SRCS) src/core/*.h test/unit/unit.h

@@ -127,9 +127,10 @@ sk_dec_parse(const char *s, size_t len, sk_dec *out)
 	{
 		if (v != 0 || s[i] != '0')
 			significant++;
-		v = v * 10 + (s[i] - '0');
+		/* check before multiplying: a 39th digit would overflow */
 		if (significant > SK_DEC_MAX_DIGITS)
 			return SK_EOVERFLOW;
+		v = v * 10 + (s[i] - '0');
 	}
 	if (int_digits == 0)
 		return SK_EDATA;

@@ -20,7 +20,7 @@ for src in test/fuzz/fuzz_*.c; do
 	corpus=test/fuzz/corpus/$name
 	mkdir -p "$corpus"
 	if [ "$mode" = fuzz ]; then
-		clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core "$src" $core -lm \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc/core "$src" $core -lm \
 			-o "test/fuzz/bin/fuzz_$name" || { fail=$((fail + 1)); continue; }
 		if "test/fuzz/bin/fuzz_$name" -max_total_time="$secs" -max_len=4096 "$corpus" \
 			2>"test/fuzz/bin/$name.log"; then

@@ -207,6 +207,10 @@ test_dec_text(void)
 	CHECK(d.v == 12 && d.scale == 0);
 	CHECK_EQ_INT(sk_dec_parse("99999999999999999999999999999999999999", 38, &d), SK_OK);
 	CHECK_EQ_INT(sk_dec_parse("100000000000000000000000000000000000000", 39, &d), SK_EOVERFLOW);
+	/* found by the fuzzer: 39 and more integer digits must not overflow
+	 * while being read (UBSan aborts the replay if they do) */
+	CHECK_EQ_INT(sk_dec_parse("999999999999999999999999999999999999999999", 42, &d), SK_EOVERFLOW);
+	CHECK_EQ_INT(sk_dec_parse("-99999999999999999999999999999999999999.5", 41, &d), SK_EOVERFLOW);
 	CHECK_EQ_INT(sk_dec_parse("", 0, &d), SK_EDATA);
 	CHECK_EQ_INT(sk_dec_parse("-", 1, &d), SK_EDATA);
 	CHECK_EQ_INT(sk_dec_parse(".5", 2, &d), SK_EDATA);
