@@ -14,7 +14,7 @@ MODULE_big = segkpi
 
 # Sources and regression suites, one block per module (in install order).
 CORE_SRCS =
-PG_SRCS   = src/pg/status.c
+PG_SRCS   = src/pg/status.c src/pg/glue.c
 REGRESS   = setup
 
 # RFM

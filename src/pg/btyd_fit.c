@@ -41,6 +41,7 @@
 #include "utils/memutils.h"
 
 #include "btyd_common.h"
+#include "glue.h"
 #include "status.h"
 
 PG_FUNCTION_INFO_V1(segkpi_bgnbd_fit_state_in);
@@ -394,15 +395,6 @@ fit_state_arg(Datum d, int kind)
 	return s;
 }
 
-static bytea *
-text_send(const char *text)
-{
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, text, strlen(text));
-	return pq_endtypsend(&buf);
-}
 
 #define FIT_IO(name, kind) \
 Datum \
@@ -426,7 +418,7 @@ segkpi_##name##_fit_state_recv(PG_FUNCTION_ARGS) \
 Datum \
 segkpi_##name##_fit_state_send(PG_FUNCTION_ARGS) \
 { \
-	PG_RETURN_BYTEA_P(text_send(fit_state_to_text(fit_state_arg(PG_GETARG_DATUM(0), kind)))); \
+	PG_RETURN_BYTEA_P(segkpi_send_text_cstring(fit_state_to_text(fit_state_arg(PG_GETARG_DATUM(0), kind)))); \
 }
 
 FIT_IO(bgnbd, KIND_BGNBD)
@@ -434,14 +426,6 @@ FIT_IO(gamma_gamma, KIND_GG)
 
 /* ---- aggregate ------------------------------------------------------ */
 
-static void
-require_agg_context(FunctionCallInfo fcinfo, const char *fname)
-{
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s can only be called as part of an aggregate", fname)));
-}
 
 static double
 float_arg(FunctionCallInfo fcinfo, int i, const char *agg, const char *name)
@@ -461,7 +445,7 @@ segkpi_bgnbd_fit_sfunc(PG_FUNCTION_ARGS)
 {
 	FitState   *s;
 
-	require_agg_context(fcinfo, "bgnbd_fit_sfunc");
+	segkpi_require_agg_context(fcinfo, "bgnbd_fit_sfunc");
 	s = PG_ARGISNULL(0) ? NULL : fit_state_arg(PG_GETARG_DATUM(0), KIND_BGNBD);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 	{
@@ -481,7 +465,7 @@ segkpi_gamma_gamma_fit_sfunc(PG_FUNCTION_ARGS)
 {
 	FitState   *s;
 
-	require_agg_context(fcinfo, "gamma_gamma_fit_sfunc");
+	segkpi_require_agg_context(fcinfo, "gamma_gamma_fit_sfunc");
 	s = PG_ARGISNULL(0) ? NULL : fit_state_arg(PG_GETARG_DATUM(0), KIND_GG);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
@@ -505,7 +489,7 @@ segkpi_btyd_fit_combine(PG_FUNCTION_ARGS)
 	const double *rows;
 	int32		i;
 
-	require_agg_context(fcinfo, "btyd_fit_combine");
+	segkpi_require_agg_context(fcinfo, "btyd_fit_combine");
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))

@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 
 #include "btyd_common.h"
+#include "glue.h"
 #include "status.h"
 
 PG_FUNCTION_INFO_V1(segkpi_bgnbd_model_in);
@@ -171,15 +172,6 @@ gg_to_text(const GgModel *v)
 	return pnstrdup(buf, len);
 }
 
-static bytea *
-text_send(const char *text)
-{
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, text, strlen(text));
-	return pq_endtypsend(&buf);
-}
 
 Datum
 segkpi_bgnbd_model_in(PG_FUNCTION_ARGS)
@@ -207,7 +199,7 @@ segkpi_bgnbd_model_recv(PG_FUNCTION_ARGS)
 Datum
 segkpi_bgnbd_model_send(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(text_send(bgnbd_to_text(segkpi_bgnbd_model_arg(PG_GETARG_DATUM(0)))));
+	PG_RETURN_BYTEA_P(segkpi_send_text_cstring(bgnbd_to_text(segkpi_bgnbd_model_arg(PG_GETARG_DATUM(0)))));
 }
 
 Datum
@@ -236,7 +228,7 @@ segkpi_gamma_gamma_model_recv(PG_FUNCTION_ARGS)
 Datum
 segkpi_gamma_gamma_model_send(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(text_send(gg_to_text(segkpi_gg_model_arg(PG_GETARG_DATUM(0)))));
+	PG_RETURN_BYTEA_P(segkpi_send_text_cstring(gg_to_text(segkpi_gg_model_arg(PG_GETARG_DATUM(0)))));
 }
 
 /* ---- parameters as columns ----------------------------------------- */

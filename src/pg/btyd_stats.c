@@ -49,6 +49,7 @@
 
 #include "btyd_common.h"
 #include "numdec.h"
+#include "glue.h"
 #include "status.h"
 
 PG_FUNCTION_INFO_V1(segkpi_btyd_state_in);
@@ -345,23 +346,12 @@ Datum
 segkpi_btyd_state_send(PG_FUNCTION_ARGS)
 {
 	char	   *text = state_to_text(state_arg(PG_GETARG_DATUM(0)));
-	StringInfoData buf;
 
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, text, strlen(text));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(segkpi_send_text_cstring(text));
 }
 
 /* ---- aggregate ------------------------------------------------------ */
 
-static void
-require_agg_context(FunctionCallInfo fcinfo, const char *fname)
-{
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s can only be called as part of an aggregate", fname)));
-}
 
 /* The unit interval in microseconds; a fixed length, > 0. */
 static int64
@@ -407,7 +397,7 @@ segkpi_btyd_stats_sfunc(PG_FUNCTION_ARGS)
 	sk_dec		dec;
 	sk_status	rc;
 
-	require_agg_context(fcinfo, "btyd_stats_sfunc");
+	segkpi_require_agg_context(fcinfo, "btyd_stats_sfunc");
 	s = PG_ARGISNULL(0) ? NULL : state_arg(PG_GETARG_DATUM(0));
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
@@ -468,7 +458,7 @@ segkpi_btyd_stats_combine(PG_FUNCTION_ARGS)
 			   *b;
 	int32		i;
 
-	require_agg_context(fcinfo, "btyd_stats_combine");
+	segkpi_require_agg_context(fcinfo, "btyd_stats_combine");
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))

@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 
 #include "kmeans_common.h"
+#include "glue.h"
 #include "status.h"
 
 PG_FUNCTION_INFO_V1(segkpi_kmeans_model_in);
@@ -234,11 +235,8 @@ Datum
 segkpi_kmeans_model_send(PG_FUNCTION_ARGS)
 {
 	struct varlena *v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	StringInfoData buf;
 
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(segkpi_send_text(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)));
 }
 
 /* ---- the per-query model cache ------------------------------------ */

@@ -26,6 +26,7 @@
 #include "numdec.h"
 #include "rfm_common.h"
 #include "rfmstate.h"
+#include "glue.h"
 #include "status.h"
 
 PG_FUNCTION_INFO_V1(segkpi_rfm_state_in);
@@ -189,23 +190,12 @@ Datum
 segkpi_rfm_state_send(PG_FUNCTION_ARGS)
 {
 	char	   *text = rfm_state_to_text(DatumGetRfmState(PG_GETARG_DATUM(0)));
-	StringInfoData buf;
 
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, text, strlen(text));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(segkpi_send_text_cstring(text));
 }
 
 /* ---- aggregate ------------------------------------------------------ */
 
-static void
-require_agg_context(FunctionCallInfo fcinfo, const char *fname)
-{
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s can only be called as part of an aggregate", fname)));
-}
 
 /* The rare path: the amount or the sum left the exact 128-bit range. */
 static RfmState *
@@ -237,7 +227,7 @@ segkpi_rfm_agg_sfunc(PG_FUNCTION_ARGS)
 	sk_dec		dec;
 	sk_status	rc;
 
-	require_agg_context(fcinfo, "rfm_agg_sfunc");
+	segkpi_require_agg_context(fcinfo, "rfm_agg_sfunc");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		if (s == NULL)
@@ -289,7 +279,7 @@ segkpi_rfm_agg_combine(PG_FUNCTION_ARGS)
 	sk_rfm_state st;
 	Numeric		spill;
 
-	require_agg_context(fcinfo, "rfm_agg_combine");
+	segkpi_require_agg_context(fcinfo, "rfm_agg_combine");
 	if (b == NULL)
 	{
 		if (a == NULL)
