@@ -197,7 +197,11 @@ stats_desc(FunctionCallInfo fcinfo)
 		cache->stats_desc = lookup_rowtype_tupdesc_copy(typid, -1);
 		MemoryContextSwitchTo(old);
 		if (cache->stats_desc->natts != RFM_STATS_NATTS)
-			elog(ERROR, "segkpi.rfm_stats has an unexpected number of columns");
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("segkpi.rfm_stats has %d columns, expected %d",
+							cache->stats_desc->natts, RFM_STATS_NATTS),
+					 errhint("The type belongs to the extension; reinstall it instead of altering it.")));
 	}
 	return cache->stats_desc;
 }
