@@ -33,7 +33,8 @@ PG_SRCS   += src/pg/btyd_stats.c src/pg/btyd_model.c src/pg/btyd_fit.c
 REGRESS   += btyd_stats btyd_fit btyd_bad_input
 
 # KPI pipeline
-PG_SRCS   +=
+CORE_SRCS += src/core/activity.c
+PG_SRCS   += src/pg/activity.c
 REGRESS   += kpi_hand kpi_bad_input kpi_demo
 
 OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)

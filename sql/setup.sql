@@ -9,7 +9,16 @@ DO $$ BEGIN
 END $$;
 SET ROLE regress_segkpi_owner;
 SELECT rolsuper FROM pg_roles WHERE rolname = current_user;
-CREATE EXTENSION segkpi;
+-- The first release, then every upgrade script in turn (as hll's suite
+-- does), so everything after this tests an upgraded install.  A fresh
+-- CREATE EXTENSION takes the same path: there is no install script past 0.1.
+SELECT version, trusted, relocatable FROM pg_available_extension_versions
+ WHERE name = 'segkpi' ORDER BY version;
+SELECT source, target, path FROM pg_extension_update_paths('segkpi')
+ WHERE path IS NOT NULL ORDER BY source, target;
+CREATE EXTENSION segkpi VERSION '0.1';
+SELECT extversion FROM pg_extension WHERE extname = 'segkpi';
+ALTER EXTENSION segkpi UPDATE;
 RESET ROLE;
 SELECT extname, extversion, extrelocatable, extnamespace::regnamespace
   FROM pg_extension WHERE extname = 'segkpi';

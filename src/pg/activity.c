@@ -1,0 +1,564 @@
+/*
+ * activity.c - the segkpi.activity type, its aggregate and its roll-up.
+ *
+ * An activity (see src/core/activity.h) is a varlena: a 4-byte length, a
+ * 4-byte capacity, the core header and `cap` entries of which the first
+ * head.n are used.  Values built by the input functions and returned by
+ * the aggregate's final function have cap == n; only a transition state
+ * keeps spare entries, so that adding a period seldom reallocates.
+ *
+ * The transition function updates the state in place when called as an
+ * aggregate.  When the state must grow it builds a bigger copy in the
+ * per-call context and returns it; nodeAgg copies that into the aggregate
+ * context and frees the old one (never repalloc the old one ourselves:
+ * nodeAgg would free it a second time).
+ *
+ * activity_rollup keeps an `internal` state (a core roll-up in the
+ * aggregate context) with serialize/deserialize for parallel plans; its
+ * final function returns one segkpi.activity_period per period.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "activity.h"
+#include "glue.h"
+#include "rfm_common.h"
+#include "status.h"
+
+PG_FUNCTION_INFO_V1(segkpi_activity_in);
+PG_FUNCTION_INFO_V1(segkpi_activity_out);
+PG_FUNCTION_INFO_V1(segkpi_activity_recv);
+PG_FUNCTION_INFO_V1(segkpi_activity_send);
+PG_FUNCTION_INFO_V1(segkpi_activity_agg_sfunc);
+PG_FUNCTION_INFO_V1(segkpi_activity_agg_combine);
+PG_FUNCTION_INFO_V1(segkpi_activity_agg_final);
+PG_FUNCTION_INFO_V1(segkpi_activity_summary);
+PG_FUNCTION_INFO_V1(segkpi_activity_rollup_sfunc);
+PG_FUNCTION_INFO_V1(segkpi_activity_rollup_combine);
+PG_FUNCTION_INFO_V1(segkpi_activity_rollup_serialize);
+PG_FUNCTION_INFO_V1(segkpi_activity_rollup_deserialize);
+PG_FUNCTION_INFO_V1(segkpi_activity_rollup_final);
+
+typedef struct Activity
+{
+	int32		vl_len_;
+	int32		cap;
+	sk_act_head head;
+	sk_act_entry e[FLEXIBLE_ARRAY_MEMBER];
+} Activity;
+
+#define ACT_SIZE(cap) (offsetof(Activity, e) + (Size) (cap) * sizeof(sk_act_entry))
+
+/* segkpi.activity_summary */
+enum
+{
+	SUM_FIRST_ROW, SUM_FIRST_ORDER, SUM_LAST_ORDER, SUM_ORDERS, SUM_REFUNDS,
+	SUM_REVENUE, SUM_COST, SUM_PERIODS, SUM_NATTS
+};
+
+/* segkpi.activity_period */
+enum
+{
+	PER_PERIOD, PER_ACTIVE, PER_RETAINED, PER_ORDERS, PER_REVENUE, PER_COST, PER_NATTS
+};
+
+static void
+overflow_error(const char *fname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("%s: a sum needs more than %d significant digits", fname,
+					SK_DEC_MAX_DIGITS),
+			 errdetail("Activities keep exact sums of up to %d digits per period.",
+					   SK_DEC_MAX_DIGITS)));
+}
+
+/*
+ * A stored activity, detoasted.  The layout is checked cheaply here (the
+ * input functions checked everything when the value was made).
+ */
+static Activity *
+act_get(Datum d)
+{
+	Activity   *a = (Activity *) PG_DETOAST_DATUM(d);
+
+	if (VARSIZE(a) < offsetof(Activity, e) || a->cap < a->head.n || a->head.n < 0 ||
+		VARSIZE(a) != ACT_SIZE(a->cap) || a->head.version != SK_ACT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid segkpi.activity value")));
+	Assert(sk_act_check(&a->head, a->e) == SK_OK);
+	return a;
+}
+
+static Activity *
+act_alloc(int32 cap)
+{
+	Activity   *a = (Activity *) palloc0(ACT_SIZE(cap));
+
+	SET_VARSIZE(a, ACT_SIZE(cap));
+	a->cap = cap;
+	sk_act_init(&a->head);
+	return a;
+}
+
+/* A copy with room for cap entries (cap >= a->head.n). */
+static Activity *
+act_resize(const Activity *a, int32 cap)
+{
+	Activity   *b = act_alloc(cap);
+
+	b->head = a->head;
+	memcpy(b->e, a->e, (Size) a->head.n * sizeof(sk_act_entry));
+	return b;
+}
+
+/* ---- text and binary I/O -------------------------------------------- */
+
+static Activity *
+act_from_text(const char *str, size_t len)
+{
+	int32		n;
+	Activity   *a;
+
+	if (sk_act_parse_count(str, len, &n) == SK_OK)
+	{
+		a = act_alloc(n);
+		if (sk_act_parse(str, len, &a->head, a->e, n) == SK_OK && a->head.n == n)
+			return a;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type segkpi.activity: \"%s\"",
+					pnstrdup(str, Min(len, 200))),
+			 errdetail("Expected 1:<scale>:<orders>:<refunds>:<first row>:<first order>:<last order> "
+					   "then ;<period>,<orders>,<revenue>,<cost> per period, periods increasing, "
+					   "orders adding up.")));
+	return NULL;				/* not reached */
+}
+
+static char *
+act_to_text(const Activity *a)
+{
+	size_t		size = sk_act_text_size(a->head.n);
+	char	   *buf;
+
+	if (size == 0 || size > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("segkpi.activity value too large to print")));
+	buf = palloc(size);
+	sk_act_format(&a->head, a->e, buf);
+	return buf;
+}
+
+Datum
+segkpi_activity_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+
+	PG_RETURN_POINTER(act_from_text(str, strlen(str)));
+}
+
+Datum
+segkpi_activity_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(act_to_text(act_get(PG_GETARG_DATUM(0))));
+}
+
+Datum
+segkpi_activity_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			nbytes = buf->len - buf->cursor;
+	const char *text = pq_getmsgbytes(buf, nbytes);
+
+	PG_RETURN_POINTER(act_from_text(text, nbytes));
+}
+
+Datum
+segkpi_activity_send(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P(segkpi_send_text_cstring(act_to_text(act_get(PG_GETARG_DATUM(0)))));
+}
+
+/* ---- activity_agg ---------------------------------------------------- */
+
+/* A numeric argument as an exact decimal; errors name the argument. */
+static sk_dec
+arg_dec(Datum d, const char *what)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+	sk_numkind	kind;
+	sk_dec		dec;
+	sk_status	rc;
+
+	rc = sk_numeric_decode((const unsigned char *) VARDATA_ANY(v),
+						   VARSIZE_ANY_EXHDR(v), &kind, &dec);
+	if (rc == SK_EDATA)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("activity_agg: %s is not a valid numeric value", what)));
+	if (rc == SK_OK && kind != SK_NUM_FINITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("activity_agg: %s must be finite", what),
+				 errdetail("The %s is %s.", what,
+						   kind == SK_NUM_NAN ? "NaN" :
+						   kind == SK_NUM_PINF ? "Infinity" : "-Infinity")));
+	if (rc == SK_EOVERFLOW)
+		overflow_error("activity_agg");
+	return dec;
+}
+
+Datum
+segkpi_activity_agg_sfunc(PG_FUNCTION_ARGS)
+{
+	Activity   *a = PG_ARGISNULL(0) ? NULL : (Activity *) PG_GETARG_POINTER(0);
+	sk_act_row	row;
+	DateADT		period;
+	sk_status	rc;
+
+	segkpi_require_agg_context(fcinfo, "activity_agg_sfunc");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	period = PG_GETARG_DATEADT(1);
+	row.ts = PG_GETARG_TIMESTAMPTZ(2);
+	if (DATE_NOT_FINITE(period) || TIMESTAMP_NOT_FINITE(row.ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("activity_agg: period and ordered_at must be finite")));
+	row.period = period;
+	row.amount = arg_dec(PG_GETARG_DATUM(3), "amount");
+	if (PG_ARGISNULL(4))
+		row.cost.scale = -1;
+	else
+		row.cost = arg_dec(PG_GETARG_DATUM(4), "cost");
+
+	if (a == NULL)
+		a = act_alloc(4);
+	rc = sk_act_add(&a->head, a->e, a->cap, &row);
+	if (rc == SK_ELIMIT)
+	{
+		/* grow in the per-call context; nodeAgg moves it (see the header) */
+		a = act_resize(a, Min(a->cap * 2, SK_ACT_MAX_PERIODS));
+		rc = sk_act_add(&a->head, a->e, a->cap, &row);
+	}
+	if (rc != SK_OK)
+		overflow_error("activity_agg");
+	PG_RETURN_POINTER(a);
+}
+
+Datum
+segkpi_activity_agg_combine(PG_FUNCTION_ARGS)
+{
+	Activity   *a = PG_ARGISNULL(0) ? NULL : act_get(PG_GETARG_DATUM(0));
+	Activity   *b = PG_ARGISNULL(1) ? NULL : act_get(PG_GETARG_DATUM(1));
+	Activity   *out;
+
+	segkpi_require_agg_context(fcinfo, "activity_agg_combine");
+	if (b == NULL || b->head.n == 0)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+		PG_RETURN_POINTER(b);	/* nodeAgg copies it */
+	out = act_alloc(a->head.n + b->head.n);
+	if (sk_act_merge(&a->head, a->e, &b->head, b->e, &out->head, out->e) != SK_OK)
+		overflow_error("activity_agg");
+	PG_RETURN_POINTER(out);
+}
+
+Datum
+segkpi_activity_agg_final(PG_FUNCTION_ARGS)
+{
+	Activity   *a;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	a = act_get(PG_GETARG_DATUM(0));
+	if (a->head.n == 0)
+		PG_RETURN_NULL();
+	/* a final function must not change its state: trim a copy */
+	PG_RETURN_POINTER(act_resize(a, a->head.n));
+}
+
+/* ---- activity_summary ------------------------------------------------ */
+
+static TupleDesc
+result_desc(FunctionCallInfo fcinfo, const char *fname)
+{
+	TupleDesc	desc = (TupleDesc) fcinfo->flinfo->fn_extra;
+
+	if (desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "%s must return a composite type", fname);
+		desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		fcinfo->flinfo->fn_extra = desc;
+		MemoryContextSwitchTo(old);
+	}
+	return desc;
+}
+
+/* Sum of a column of scaled values as a numeric, exact past 38 digits too. */
+static Numeric
+sum_entries(const Activity *a, bool cost)
+{
+	Numeric		total = int64_to_numeric(0);
+	int32		i;
+
+	for (i = 0; i < a->head.n; i++)
+	{
+		sk_dec		d;
+
+		d.v = cost ? a->e[i].cost : a->e[i].revenue;
+		d.scale = a->head.scale;
+		total = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(total),
+													NumericGetDatum(segkpi_dec_to_numeric(d))));
+	}
+	return total;
+}
+
+Datum
+segkpi_activity_summary(PG_FUNCTION_ARGS)
+{
+	Activity   *a = act_get(PG_GETARG_DATUM(0));
+	TupleDesc	desc = result_desc(fcinfo, "activity_summary");
+	Datum		values[SUM_NATTS];
+	bool		nulls[SUM_NATTS] = {false};
+	sk_dec		revenue,
+				cost;
+
+	values[SUM_FIRST_ROW] = TimestampTzGetDatum(a->head.first_row);
+	values[SUM_FIRST_ORDER] = TimestampTzGetDatum(a->head.first_order);
+	values[SUM_LAST_ORDER] = TimestampTzGetDatum(a->head.last_order);
+	nulls[SUM_FIRST_ORDER] = nulls[SUM_LAST_ORDER] = a->head.orders == 0;
+	values[SUM_ORDERS] = Int64GetDatum(a->head.orders);
+	values[SUM_REFUNDS] = Int64GetDatum(a->head.refunds);
+	if (sk_act_totals(&a->head, a->e, &revenue, &cost) == SK_OK)
+	{
+		values[SUM_REVENUE] = NumericGetDatum(segkpi_dec_to_numeric(revenue));
+		values[SUM_COST] = NumericGetDatum(segkpi_dec_to_numeric(cost));
+	}
+	else
+	{
+		values[SUM_REVENUE] = NumericGetDatum(sum_entries(a, false));
+		values[SUM_COST] = NumericGetDatum(sum_entries(a, true));
+	}
+	values[SUM_PERIODS] = Int32GetDatum(a->head.n);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* ---- activity_rollup ------------------------------------------------- */
+
+typedef struct Rollup
+{
+	sk_rollup_head head;
+	int32		cap;
+	sk_rollup_cell *c;
+} Rollup;
+
+static Rollup *
+rollup_new(MemoryContext cxt, int32 step, int32 cap)
+{
+	Rollup	   *r = MemoryContextAllocZero(cxt, sizeof(Rollup));
+
+	segkpi_check_status(sk_rollup_init(&r->head, step), "activity_rollup: step_months");
+	r->cap = Max(cap, 8);
+	r->c = MemoryContextAllocZero(cxt, (Size) r->cap * sizeof(sk_rollup_cell));
+	return r;
+}
+
+static void
+rollup_reserve(Rollup *r, int32 need)
+{
+	if (need > r->cap)
+	{
+		int32		cap = Max(need, r->cap * 2);
+
+		r->c = repalloc(r->c, (Size) cap * sizeof(sk_rollup_cell));
+		r->cap = cap;
+	}
+}
+
+Datum
+segkpi_activity_rollup_sfunc(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	Rollup	   *r = PG_ARGISNULL(0) ? NULL : (Rollup *) PG_GETARG_POINTER(0);
+	Activity   *a;
+	int32		step;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		segkpi_require_agg_context(fcinfo, "activity_rollup_sfunc");
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("activity_rollup: step_months must not be null")));
+	step = PG_GETARG_INT32(2);
+	if (r == NULL)
+		r = rollup_new(aggcxt, step, 8);
+	else if (r->head.step != step)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activity_rollup: step_months must be the same on every row")));
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(r);
+	a = act_get(PG_GETARG_DATUM(1));
+	if (a->head.n == 0)
+		PG_RETURN_POINTER(r);
+	rollup_reserve(r, sk_rollup_need(&r->head, r->c, &a->head, a->e));
+	if (sk_rollup_add(&r->head, r->c, r->cap, &a->head, a->e) != SK_OK)
+		overflow_error("activity_rollup");
+	PG_RETURN_POINTER(r);
+}
+
+Datum
+segkpi_activity_rollup_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	Rollup	   *a = PG_ARGISNULL(0) ? NULL : (Rollup *) PG_GETARG_POINTER(0);
+	Rollup	   *b = PG_ARGISNULL(1) ? NULL : (Rollup *) PG_GETARG_POINTER(1);
+	Rollup	   *out;
+	sk_status	rc;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		segkpi_require_agg_context(fcinfo, "activity_rollup_combine");
+	if (b == NULL)
+		PG_RETURN_POINTER(a);
+	/* copy rather than alias b: it may live in another group's memory */
+	out = rollup_new(aggcxt, b->head.step, (a ? a->head.n : 0) + b->head.n);
+	if (a == NULL)
+	{
+		out->head = b->head;
+		memcpy(out->c, b->c, (Size) b->head.n * sizeof(sk_rollup_cell));
+		PG_RETURN_POINTER(out);
+	}
+	rc = sk_rollup_merge(&a->head, a->c, &b->head, b->c, &out->head, out->c);
+	if (rc == SK_EINVAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activity_rollup: step_months must be the same on every row")));
+	if (rc != SK_OK)
+		overflow_error("activity_rollup");
+	PG_RETURN_POINTER(out);
+}
+
+/* Serialized: the core header, then its cells, as raw bytes (same build). */
+Datum
+segkpi_activity_rollup_serialize(PG_FUNCTION_ARGS)
+{
+	Rollup	   *r = (Rollup *) PG_GETARG_POINTER(0);
+	Size		cells = (Size) r->head.n * sizeof(sk_rollup_cell);
+	bytea	   *out;
+
+	segkpi_require_agg_context(fcinfo, "activity_rollup_serialize");
+	out = (bytea *) palloc(VARHDRSZ + sizeof(sk_rollup_head) + cells);
+	SET_VARSIZE(out, VARHDRSZ + sizeof(sk_rollup_head) + cells);
+	memcpy(VARDATA(out), &r->head, sizeof(sk_rollup_head));
+	memcpy(VARDATA(out) + sizeof(sk_rollup_head), r->c, cells);
+	PG_RETURN_BYTEA_P(out);
+}
+
+Datum
+segkpi_activity_rollup_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	sk_rollup_head head;
+	Rollup	   *r;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		segkpi_require_agg_context(fcinfo, "activity_rollup_deserialize");
+	if (len < sizeof(sk_rollup_head))
+		goto bad;
+	memcpy(&head, VARDATA_ANY(in), sizeof(head));
+	if (head.n < 0 || head.n > SK_ACT_MAX_PERIODS ||
+		len != sizeof(sk_rollup_head) + (Size) head.n * sizeof(sk_rollup_cell))
+		goto bad;
+	r = rollup_new(aggcxt, 1, head.n);
+	r->head = head;
+	memcpy(r->c, VARDATA_ANY(in) + sizeof(head), (Size) head.n * sizeof(sk_rollup_cell));
+	if (sk_rollup_check(&r->head, r->c) != SK_OK)
+		goto bad;
+	PG_RETURN_POINTER(r);
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("activity_rollup: invalid serialized state")));
+	PG_RETURN_NULL();			/* not reached */
+}
+
+Datum
+segkpi_activity_rollup_final(PG_FUNCTION_ARGS)
+{
+	Rollup	   *r;
+	Oid			elemtype;
+	TupleDesc	desc;
+	Datum	   *elems;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int32		i;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	r = (Rollup *) PG_GETARG_POINTER(0);
+	elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	if (!OidIsValid(elemtype))
+		elog(ERROR, "activity_rollup_final must return an array");
+	desc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	if (desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(elemtype, -1));
+		fcinfo->flinfo->fn_extra = desc;
+		MemoryContextSwitchTo(old);
+	}
+	if (desc->natts != PER_NATTS)
+		elog(ERROR, "segkpi.activity_period has %d columns, expected %d", desc->natts, PER_NATTS);
+	elems = palloc((Size) Max(r->head.n, 1) * sizeof(Datum));
+	for (i = 0; i < r->head.n; i++)
+	{
+		const sk_rollup_cell *c = &r->c[i];
+		Datum		values[PER_NATTS];
+		bool		nulls[PER_NATTS] = {false};
+		sk_dec		d;
+
+		values[PER_PERIOD] = DateADTGetDatum(c->period);
+		values[PER_ACTIVE] = Int64GetDatum(c->active);
+		values[PER_RETAINED] = Int64GetDatum(c->retained);
+		values[PER_ORDERS] = Int64GetDatum(c->orders);
+		d.scale = r->head.scale;
+		d.v = c->revenue;
+		values[PER_REVENUE] = NumericGetDatum(segkpi_dec_to_numeric(d));
+		d.v = c->cost;
+		values[PER_COST] = NumericGetDatum(segkpi_dec_to_numeric(d));
+		elems[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+	}
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, r->head.n, elemtype, typlen, typbyval, typalign));
+}
