@@ -395,8 +395,13 @@ get_int(const char **p, const char *end, sk_i128 lo, sk_i128 hi, sk_i128 *out)
 			return 0;
 		s++;
 	}
-	/* accumulated as a negative number so that the minimum fits */
-	if (digits == 0 || (!neg && v == I128_MIN))
+	/*
+	 * Accumulated as a negative number so that the minimum fits.  Only the
+	 * canonical form is accepted (no leading zeros, no "-0"), so a parsed
+	 * value formats back to the very same text.
+	 */
+	if (digits == 0 || (!neg && v == I128_MIN) || (neg && v == 0) ||
+		(digits > 1 && (*p)[neg] == '0'))
 		return 0;
 	if (!neg)
 		v = -v;
