@@ -170,6 +170,127 @@ COMMENT ON AGGREGATE segkpi.activity_rollup(segkpi.activity, integer) IS
     'per period over many customers'' activities: active and retained customers, orders, exact revenue and cost; step_months (1 month, 3 quarter) says which period comes before which; NULL activities are skipped';
 
 ------------------------------------------------------------------------
+-- KPI pipeline: customer-level tables without per-row foreign key checks
+------------------------------------------------------------------------
+
+-- A refresh writes a million rows or more into each customer-level table;
+-- a foreign key to segkpi.snapshots costs a trigger call per row (about
+-- 3 us each).  Rows are only ever written by refresh, after its snapshot
+-- row, so the cascade on delete is kept by a statement trigger on
+-- snapshots instead, and TRUNCATE of snapshots empties them too.
+CREATE OR REPLACE FUNCTION segkpi.ensure_customer_tables(key_type regtype)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    cur regtype;
+BEGIN
+    SELECT a.atttypid::regtype INTO cur FROM pg_attribute a
+     WHERE a.attrelid = to_regclass('segkpi.customer_segments') AND a.attname = 'customer_id';
+    IF cur = key_type THEN
+        RETURN;
+    END IF;
+    IF cur IS NOT NULL THEN
+        IF EXISTS (SELECT FROM segkpi.snapshots) THEN
+            RAISE EXCEPTION 'the customer key type changes from % to %, but snapshots exist', cur, key_type
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
+        END IF;
+        DROP TABLE segkpi.customer_segments, segkpi.customer_features CASCADE;
+    END IF;
+    EXECUTE format($ddl$
+        CREATE TABLE segkpi.customer_features (
+            snapshot_id    bigint NOT NULL,
+            customer_id    %1$s NOT NULL,
+            acquired_at    timestamptz,
+            first_order_at timestamptz,
+            last_order_at  timestamptz,
+            orders         bigint NOT NULL,
+            refunds        bigint NOT NULL,
+            monetary       numeric NOT NULL,
+            cost           numeric NOT NULL,
+            recency_days   float8,
+            r integer, f integer, m integer,
+            p_alive        float8,
+            clv_predicted  float8,
+            PRIMARY KEY (snapshot_id, customer_id));
+        CREATE TABLE segkpi.customer_segments (
+            snapshot_id  bigint NOT NULL,
+            segmentation text NOT NULL,
+            customer_id  %1$s NOT NULL,
+            segment      text NOT NULL,
+            PRIMARY KEY (snapshot_id, segmentation, customer_id));
+        REVOKE ALL ON segkpi.customer_features, segkpi.customer_segments FROM PUBLIC;
+        CREATE VIEW segkpi.segment_migration AS
+        SELECT m.* FROM (SELECT max(snapshot_id) FILTER (WHERE rn = 2) AS f,
+                                max(snapshot_id) FILTER (WHERE rn = 1) AS t
+                           FROM (SELECT snapshot_id, row_number() OVER (ORDER BY snapshot_id DESC) AS rn
+                                   FROM segkpi.snapshots) s) x,
+               LATERAL segkpi.migration(x.f, x.t) m;
+        CREATE VIEW segkpi.rfm_grid AS
+        SELECT f.r, f.f, count(*) AS customers, round(avg(f.monetary), 2) AS mean_monetary
+          FROM segkpi.customer_features f
+         WHERE f.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots) AND f.r IS NOT NULL
+         GROUP BY f.r, f.f
+        HAVING count(*) >= (SELECT min_segment_size FROM segkpi.settings);
+        COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous to the latest snapshot (cells below settings.min_segment_size hidden)';
+        COMMENT ON VIEW segkpi.rfm_grid IS 'R x F grid of the latest snapshot (five bins): customers and mean monetary (cells below settings.min_segment_size hidden)';
+        COMMENT ON COLUMN segkpi.segment_migration.segmentation IS 'the segmentation';
+        COMMENT ON COLUMN segkpi.segment_migration.from_segment IS 'segment in the previous snapshot, (none) when absent';
+        COMMENT ON COLUMN segkpi.segment_migration.to_segment IS 'segment in the latest snapshot, (none) when absent';
+        COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move';
+        COMMENT ON COLUMN segkpi.rfm_grid.r IS 'recency score';
+        COMMENT ON COLUMN segkpi.rfm_grid.f IS 'frequency score';
+        COMMENT ON COLUMN segkpi.rfm_grid.customers IS 'customers in the cell';
+        COMMENT ON COLUMN segkpi.rfm_grid.mean_monetary IS 'mean monetary total of the cell';
+        COMMENT ON TABLE segkpi.customer_features IS 'per-customer features of each snapshot (customer-level: not for PUBLIC)';
+        COMMENT ON TABLE segkpi.customer_segments IS 'segment of every customer in each snapshot and segmentation (customer-level: not for PUBLIC)';
+        $ddl$, key_type);
+END
+$$;
+
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT conrelid::regclass AS rel, conname FROM pg_constraint
+              WHERE contype = 'f' AND confrelid = 'segkpi.snapshots'::regclass
+                AND conrelid IN (to_regclass('segkpi.customer_features'), to_regclass('segkpi.customer_segments'))
+    LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.rel, c.conname);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION segkpi.snapshots_cascade() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['segkpi.customer_features', 'segkpi.customer_segments'] LOOP
+        CONTINUE WHEN to_regclass(t) IS NULL;
+        IF TG_OP = 'TRUNCATE' THEN
+            EXECUTE format('TRUNCATE %s', t);
+        ELSE
+            EXECUTE format('DELETE FROM %s WHERE snapshot_id IN (SELECT snapshot_id FROM gone)', t);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segkpi.snapshots_cascade() IS
+    'deleting or truncating snapshots removes their customer-level rows (the cascade a foreign key would do)';
+CREATE TRIGGER snapshots_cascade AFTER DELETE ON segkpi.snapshots
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION segkpi.snapshots_cascade();
+CREATE TRIGGER snapshots_cascade_truncate AFTER TRUNCATE ON segkpi.snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION segkpi.snapshots_cascade();
+REVOKE EXECUTE ON FUNCTION segkpi.snapshots_cascade() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.snapshots_cascade() TO @extowner@;
+
+------------------------------------------------------------------------
 -- KPI pipeline: refresh on activities
 ------------------------------------------------------------------------
 
@@ -388,6 +509,9 @@ CREATE OR REPLACE FUNCTION segkpi.compute_kpis(sid bigint, segmentation text, wi
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    -- one plan of some 40 nodes over small inputs: compiling it costs
+    -- seconds and saves nothing
+    SET jit = off
 AS $$
 DECLARE
     ppy integer := CASE grain WHEN 'month' THEN 12 ELSE 4 END;
@@ -410,12 +534,8 @@ BEGIN
                                date_trunc(grain, as_of - interval '1 microsecond')::date::timestamp, step) p
     ),
     segs AS (SELECT DISTINCT segment FROM segkpi_assign UNION SELECT '(all)'),
-    assign_all AS (
-        SELECT customer_id, segment FROM segkpi_assign
-        UNION ALL
-        SELECT customer_id, '(all)' FROM segkpi_cust
-    ),
-    -- segments are never NULL, so the NULL of the empty grouping set is "(all)"
+    -- Segments are never NULL, so the NULL of an empty grouping set is "(all)":
+    -- every customer is in segkpi_assign, so one join serves both.
     act AS (
         SELECT coalesce(x.segment, '(all)') AS segment, p.period, p.active, p.retained,
                p.orders, p.revenue, p.cost
@@ -432,9 +552,9 @@ BEGIN
          GROUP BY 1, 2
     ),
     acq AS (
-        SELECT a.segment, k.acq_period, k.channel, count(*) AS n
-          FROM segkpi_cust k JOIN assign_all a USING (customer_id)
-         GROUP BY 1, 2, 3
+        SELECT coalesce(a.segment, '(all)') AS segment, k.acq_period, k.channel, count(*) AS n
+          FROM segkpi_cust k JOIN segkpi_assign a USING (customer_id)
+         GROUP BY GROUPING SETS ((a.segment, k.acq_period, k.channel), (k.acq_period, k.channel))
     ),
     existing AS (
         SELECT s.segment, p.period_start, coalesce(sum(acq.n), 0) AS customers
@@ -494,15 +614,15 @@ BEGIN
         SELECT '(all)', period, count(*), count(*) FILTER (WHERE converted) FROM segkpi_leads GROUP BY 2
     ),
     fb AS (
-        SELECT a.segment, f.period, avg(f.score) AS csat, count(*) AS n
-          FROM segkpi_fb f JOIN assign_all a USING (customer_id)
-         GROUP BY 1, 2
+        SELECT coalesce(a.segment, '(all)') AS segment, f.period, avg(f.score) AS csat, count(*) AS n
+          FROM segkpi_fb f JOIN segkpi_assign a USING (customer_id)
+         GROUP BY GROUPING SETS ((a.segment, f.period), (f.period))
     ),
     pred AS (
-        SELECT a.segment, avg(f.clv_predicted) AS clv, avg(f.p_alive) AS p_alive
-          FROM segkpi.customer_features f JOIN assign_all a USING (customer_id)
+        SELECT coalesce(a.segment, '(all)') AS segment, avg(f.clv_predicted) AS clv, avg(f.p_alive) AS p_alive
+          FROM segkpi.customer_features f JOIN segkpi_assign a USING (customer_id)
          WHERE f.snapshot_id = sid AND f.p_alive IS NOT NULL
-         GROUP BY 1
+         GROUP BY GROUPING SETS ((a.segment), ())
     ),
     base AS (
         SELECT compute_kpis.segmentation AS segmentation, s.segment, p.period_start, p.period_end,
