@@ -86,3 +86,24 @@ SELECT max(cltv_predicted) FILTER (WHERE segment = 'Champions') > max(cltv_predi
 SELECT round(100.0 * count(*) FILTER (WHERE s.segment IN ('Champions', 'Loyal Customers')) / count(*)) >= 80 AS loyal_found
   FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)
  WHERE s.snapshot_id = :s2 AND s.segmentation = 'rfm' AND c.planted_group = 'loyal_big';
+
+-- Deleting a snapshot removes its customer-level rows (a statement trigger
+-- does the cascade: the customer tables carry no per-row foreign key).
+SELECT count(*) AS snapshots, (SELECT count(DISTINCT snapshot_id) FROM segkpi.customer_segments) AS in_segments
+  FROM segkpi.snapshots;
+DELETE FROM segkpi.snapshots WHERE snapshot_id = (SELECT min(snapshot_id) FROM segkpi.snapshots);
+SELECT count(*) AS orphans FROM segkpi.customer_segments s
+ WHERE NOT EXISTS (SELECT FROM segkpi.snapshots n WHERE n.snapshot_id = s.snapshot_id);
+SELECT count(*) AS orphans FROM segkpi.customer_features f
+ WHERE NOT EXISTS (SELECT FROM segkpi.snapshots n WHERE n.snapshot_id = f.snapshot_id);
+SELECT count(*) > 0 AS rows_left FROM segkpi.customer_features;
+TRUNCATE segkpi.snapshots CASCADE;
+SELECT (SELECT count(*) FROM segkpi.customer_features) AS features,
+       (SELECT count(*) FROM segkpi.customer_segments) AS segments;
+-- with no snapshot left, the customer key type may change (tables and
+-- their views are rebuilt)
+CREATE VIEW public.text_key_orders AS SELECT customer_id::text AS cust, ordered_at, amount FROM demo.orders;
+SELECT segkpi.bind_orders('public.text_key_orders', 'cust', 'ordered_at', 'amount');
+SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = 'segkpi'::regnamespace AND a.attname = 'customer_id' ORDER BY 1;
+SELECT count(*) AS views FROM pg_views WHERE schemaname = 'segkpi' AND viewname IN ('segment_migration', 'rfm_grid');

@@ -95,16 +95,3 @@ SELECT count(*) FROM segkpi.customer_segments WHERE customer_id = 3;
 SELECT count(*) FROM segkpi.customer_features WHERE customer_id = 3;
 SELECT sqlerr($$SELECT segkpi.erase_customer('3'::text)$$);
 
--- Deleting a snapshot removes its customer-level rows (a statement trigger
--- does the cascade: the customer tables carry no per-row foreign key).
-SELECT count(*) AS snapshots, (SELECT count(DISTINCT snapshot_id) FROM segkpi.customer_segments) AS in_segments
-  FROM segkpi.snapshots;
-DELETE FROM segkpi.snapshots WHERE snapshot_id = (SELECT min(snapshot_id) FROM segkpi.snapshots);
-SELECT count(*) AS orphans FROM segkpi.customer_segments s
- WHERE NOT EXISTS (SELECT FROM segkpi.snapshots n WHERE n.snapshot_id = s.snapshot_id);
-SELECT count(*) AS orphans FROM segkpi.customer_features f
- WHERE NOT EXISTS (SELECT FROM segkpi.snapshots n WHERE n.snapshot_id = f.snapshot_id);
-SELECT count(*) > 0 AS rows_left FROM segkpi.customer_features;
-TRUNCATE segkpi.snapshots CASCADE;
-SELECT (SELECT count(*) FROM segkpi.customer_features) AS features,
-       (SELECT count(*) FROM segkpi.customer_segments) AS segments;

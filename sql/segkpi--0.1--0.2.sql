@@ -197,6 +197,8 @@ BEGIN
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
         END IF;
+        -- segment_migration reads the tables through a function: no dependency
+        DROP VIEW IF EXISTS segkpi.segment_migration;
         DROP TABLE segkpi.customer_segments, segkpi.customer_features CASCADE;
     END IF;
     EXECUTE format($ddl$
