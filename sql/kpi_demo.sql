@@ -107,3 +107,25 @@ SELECT segkpi.bind_orders('public.text_key_orders', 'cust', 'ordered_at', 'amoun
 SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'segkpi'::regnamespace AND a.attname = 'customer_id' ORDER BY 1;
 SELECT count(*) AS views FROM pg_views WHERE schemaname = 'segkpi' AND viewname IN ('segment_migration', 'rfm_grid');
+
+-- DROP EXTENSION leaves the customer-level tables in the schema (they are
+-- not members); a new CREATE EXTENSION removes their orphaned rows and the
+-- next binding brings back their views, so refresh works again.
+SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount');
+SELECT segkpi.refresh('2025-01-01') IS NOT NULL AS refreshed;
+SET client_min_messages = warning;
+DROP EXTENSION segkpi CASCADE;
+RESET client_min_messages;
+SELECT count(*) > 0 AS rows_left_behind FROM segkpi.customer_segments;
+SET ROLE regress_segkpi_owner;
+CREATE EXTENSION segkpi;
+RESET ROLE;
+SELECT (SELECT count(*) FROM segkpi.customer_features) AS features,
+       (SELECT count(*) FROM segkpi.customer_segments) AS segments;
+SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount');
+INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm', 'rfm');
+SELECT segkpi.refresh('2025-01-01') AS snapshot;
+SELECT count(*) AS views FROM pg_views WHERE schemaname = 'segkpi' AND viewname IN ('segment_migration', 'rfm_grid');
+SELECT sum(customers) = (SELECT customers FROM segkpi.snapshots) AS all_assigned
+  FROM segkpi.segment_kpis WHERE segment <> '(all)'
+   AND period_start = (SELECT max(period_start) FROM segkpi.segment_kpis);

@@ -188,20 +188,18 @@ DECLARE
 BEGIN
     SELECT a.atttypid::regtype INTO cur FROM pg_attribute a
      WHERE a.attrelid = to_regclass('segkpi.customer_segments') AND a.attname = 'customer_id';
-    IF cur = key_type THEN
-        RETURN;
-    END IF;
-    IF cur IS NOT NULL THEN
-        IF EXISTS (SELECT FROM segkpi.snapshots) THEN
-            RAISE EXCEPTION 'the customer key type changes from % to %, but snapshots exist', cur, key_type
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
+    IF cur IS DISTINCT FROM key_type THEN
+        IF cur IS NOT NULL THEN
+            IF EXISTS (SELECT FROM segkpi.snapshots) THEN
+                RAISE EXCEPTION 'the customer key type changes from % to %, but snapshots exist', cur, key_type
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
+            END IF;
+            -- segment_migration reads the tables through a function: no dependency
+            DROP VIEW IF EXISTS segkpi.segment_migration;
+            DROP TABLE segkpi.customer_segments, segkpi.customer_features CASCADE;
         END IF;
-        -- segment_migration reads the tables through a function: no dependency
-        DROP VIEW IF EXISTS segkpi.segment_migration;
-        DROP TABLE segkpi.customer_segments, segkpi.customer_features CASCADE;
-    END IF;
-    EXECUTE format($ddl$
+        EXECUTE format($ddl$
         CREATE TABLE segkpi.customer_features (
             snapshot_id    bigint NOT NULL,
             customer_id    %1$s NOT NULL,
@@ -224,6 +222,21 @@ BEGIN
             segment      text NOT NULL,
             PRIMARY KEY (snapshot_id, segmentation, customer_id));
         REVOKE ALL ON segkpi.customer_features, segkpi.customer_segments FROM PUBLIC;
+        COMMENT ON TABLE segkpi.customer_features IS 'per-customer features of each snapshot (customer-level: not for PUBLIC)';
+        COMMENT ON TABLE segkpi.customer_segments IS 'segment of every customer in each snapshot and segmentation (customer-level: not for PUBLIC)';
+        $ddl$, key_type);
+    END IF;
+    -- The views go with the extension (they use its objects) while these
+    -- tables stay in the schema: after DROP EXTENSION ... CASCADE and a new
+    -- CREATE EXTENSION the tables are still there and the views are not.
+    IF to_regclass('segkpi.segment_migration') IS NULL OR to_regclass('segkpi.rfm_grid') IS NULL THEN
+        IF to_regclass('segkpi.segment_migration') IS NOT NULL THEN
+            DROP VIEW segkpi.segment_migration;
+        END IF;
+        IF to_regclass('segkpi.rfm_grid') IS NOT NULL THEN
+            DROP VIEW segkpi.rfm_grid;
+        END IF;
+        EXECUTE $ddl$
         CREATE VIEW segkpi.segment_migration AS
         SELECT m.* FROM (SELECT max(snapshot_id) FILTER (WHERE rn = 2) AS f,
                                 max(snapshot_id) FILTER (WHERE rn = 1) AS t
@@ -246,9 +259,8 @@ BEGIN
         COMMENT ON COLUMN segkpi.rfm_grid.f IS 'frequency score';
         COMMENT ON COLUMN segkpi.rfm_grid.customers IS 'customers in the cell';
         COMMENT ON COLUMN segkpi.rfm_grid.mean_monetary IS 'mean monetary total of the cell';
-        COMMENT ON TABLE segkpi.customer_features IS 'per-customer features of each snapshot (customer-level: not for PUBLIC)';
-        COMMENT ON TABLE segkpi.customer_segments IS 'segment of every customer in each snapshot and segmentation (customer-level: not for PUBLIC)';
-        $ddl$, key_type);
+        $ddl$;
+    END IF;
 END
 $$;
 
@@ -261,6 +273,20 @@ BEGIN
                 AND conrelid IN (to_regclass('segkpi.customer_features'), to_regclass('segkpi.customer_segments'))
     LOOP
         EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.rel, c.conname);
+    END LOOP;
+END
+$$;
+
+-- Customer-level rows of snapshots that no longer exist: left behind when
+-- the extension was dropped (the tables live on in the schema) and is now
+-- created again.  Refresh would otherwise collide with them.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['segkpi.customer_features', 'segkpi.customer_segments'] LOOP
+        CONTINUE WHEN to_regclass(t) IS NULL;
+        EXECUTE format('DELETE FROM %s x WHERE NOT EXISTS (SELECT FROM segkpi.snapshots s WHERE s.snapshot_id = x.snapshot_id)', t);
     END LOOP;
 END
 $$;
