@@ -68,6 +68,17 @@ SELECT count(*) AS mismatches
  WHERE o.cust = c.cust
    AND (s.first_row_at, s.last_order_at, s.orders, s.revenue, s.cost)
        IS DISTINCT FROM (o.first_row, o.last_order, o.orders, o.revenue, o.cost);
+-- sums past 64 bits switch a state to wide entries on the way; growth
+-- through several sizes (60 periods), narrow and wide, keeps every sum
+CREATE TABLE act_wide AS
+SELECT c AS cust, timestamptz '2020-01-15' + (m * interval '1 month') + (r * interval '1 hour') AS at,
+       CASE WHEN c = 1 THEN 1.5 ELSE round(1.2345678 * 10::numeric ^ (m / 4), 7) END AS total
+  FROM generate_series(1, 2) c, generate_series(0, 59) m, generate_series(1, 3) r;
+SELECT cust, s.periods, s.orders, s.revenue = (SELECT sum(total) FROM act_wide w WHERE w.cust = x.cust) AS exact,
+       a::text::segkpi.activity::text = a::text AS round_trip
+  FROM (SELECT cust, segkpi.activity_agg(date_trunc('month', at)::date, at, total, NULL) AS a
+          FROM act_wide GROUP BY cust) x, segkpi.activity_summary(x.a) s ORDER BY cust;
+DROP TABLE act_wide;
 -- parallel plans: partial activities per customer are combined, roll-ups merged
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;

@@ -54,12 +54,33 @@ PG_FUNCTION_INFO_V1(segkpi_activity_rollup_final);
 typedef struct Activity
 {
 	int32		vl_len_;
-	int32		cap;
-	sk_act_head head;
-	sk_act_entry e[FLEXIBLE_ARRAY_MEMBER];
+	int32		cap;			/* entries there is room for */
+	sk_act_head head;			/* flags: ACT_NARROW or 0 */
+	char		data[FLEXIBLE_ARRAY_MEMBER];	/* cap entries */
 } Activity;
 
-#define ACT_SIZE(cap) (offsetof(Activity, e) + (Size) (cap) * sizeof(sk_act_entry))
+/*
+ * Entries whose sums all fit 64 bits (nearly always: money at a few
+ * decimals) are stored narrow, 24 bytes instead of 40, which keeps a
+ * million customers' states within a hash aggregate's memory.  The core
+ * sees only wide entries: narrow ones are widened on the way in.
+ */
+#define ACT_NARROW 0x80
+
+typedef struct ActNarrow
+{
+	int32		period;
+	int32		orders;
+	int64		revenue;
+	int64		cost;
+} ActNarrow;
+
+#define ACT_IS_NARROW(a) (((a)->head.flags & ACT_NARROW) != 0)
+#define ACT_ENTRY_SIZE(narrow) ((Size) ((narrow) ? sizeof(ActNarrow) : sizeof(sk_act_entry)))
+#define ACT_SIZE(cap, narrow) (offsetof(Activity, data) + (Size) (cap) * ACT_ENTRY_SIZE(narrow))
+
+/* Room for this many wide entries on the stack in the transition function. */
+#define ACT_LOCAL 32
 
 /* segkpi.activity_summary */
 enum
@@ -94,35 +115,99 @@ act_get(Datum d)
 {
 	Activity   *a = (Activity *) PG_DETOAST_DATUM(d);
 
-	if (VARSIZE(a) < offsetof(Activity, e) || a->cap < a->head.n || a->head.n < 0 ||
-		VARSIZE(a) != ACT_SIZE(a->cap) || a->head.version != SK_ACT_VERSION)
+	if (VARSIZE(a) < offsetof(Activity, data) || a->cap < a->head.n || a->head.n < 0 ||
+		(a->head.flags & ~ACT_NARROW) != 0 ||
+		VARSIZE(a) != ACT_SIZE(a->cap, ACT_IS_NARROW(a)) || a->head.version != SK_ACT_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid segkpi.activity value")));
-	Assert(sk_act_check(&a->head, a->e) == SK_OK);
 	return a;
 }
 
-static Activity *
-act_alloc(int32 cap)
+/* The core's view of a: head without our flag, entries widened into buf. */
+static sk_act_entry *
+act_entries(const Activity *a, sk_act_head *h, sk_act_entry *buf)
 {
-	Activity   *a = (Activity *) palloc0(ACT_SIZE(cap));
+	int32		i;
 
-	SET_VARSIZE(a, ACT_SIZE(cap));
+	*h = a->head;
+	h->flags = 0;
+	if (!ACT_IS_NARROW(a))
+	{
+		memcpy(buf, a->data, (Size) a->head.n * sizeof(sk_act_entry));
+		return buf;
+	}
+	for (i = 0; i < a->head.n; i++)
+	{
+		const ActNarrow *x = &((const ActNarrow *) a->data)[i];
+
+		buf[i].period = x->period;
+		buf[i].orders = x->orders;
+		buf[i].revenue = x->revenue;
+		buf[i].cost = x->cost;
+	}
+	return buf;
+}
+
+/* The same into a new palloc'd array (with room for extra more entries). */
+static sk_act_entry *
+act_entries_copy(const Activity *a, sk_act_head *h, int32 extra)
+{
+	sk_act_entry *buf = palloc_extended(sizeof(sk_act_entry) * ((Size) a->head.n + extra + 1),
+										MCXT_ALLOC_HUGE);
+
+	return act_entries(a, h, buf);
+}
+
+static bool
+fits_narrow(const sk_act_entry *e, int32 n)
+{
+	int32		i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].revenue < PG_INT64_MIN || e[i].revenue > PG_INT64_MAX ||
+			e[i].cost < PG_INT64_MIN || e[i].cost > PG_INT64_MAX)
+			return false;
+	return true;
+}
+
+/* Store h and its entries into a (which has room), narrow when a is. */
+static void
+act_store(Activity *a, const sk_act_head *h, const sk_act_entry *e)
+{
+	bool		narrow = ACT_IS_NARROW(a);
+	int32		i;
+
+	a->head = *h;
+	a->head.flags = narrow ? ACT_NARROW : 0;
+	if (!narrow)
+	{
+		memcpy(a->data, e, (Size) h->n * sizeof(sk_act_entry));
+		return;
+	}
+	for (i = 0; i < h->n; i++)
+	{
+		ActNarrow  *x = &((ActNarrow *) a->data)[i];
+
+		x->period = e[i].period;
+		x->orders = e[i].orders;
+		x->revenue = (int64) e[i].revenue;
+		x->cost = (int64) e[i].cost;
+	}
+}
+
+/* A new activity holding h and e, with room for cap entries. */
+static Activity *
+act_make(const sk_act_head *h, const sk_act_entry *e, int32 cap)
+{
+	bool		narrow = fits_narrow(e, h->n);
+	Activity   *a = (Activity *) palloc0(ACT_SIZE(cap, narrow));
+
+	SET_VARSIZE(a, ACT_SIZE(cap, narrow));
 	a->cap = cap;
-	sk_act_init(&a->head);
+	a->head.flags = narrow ? ACT_NARROW : 0;
+	act_store(a, h, e);
 	return a;
-}
-
-/* A copy with room for cap entries (cap >= a->head.n). */
-static Activity *
-act_resize(const Activity *a, int32 cap)
-{
-	Activity   *b = act_alloc(cap);
-
-	b->head = a->head;
-	memcpy(b->e, a->e, (Size) a->head.n * sizeof(sk_act_entry));
-	return b;
 }
 
 /* ---- text and binary I/O -------------------------------------------- */
@@ -131,13 +216,14 @@ static Activity *
 act_from_text(const char *str, size_t len)
 {
 	int32		n;
-	Activity   *a;
 
 	if (sk_act_parse_count(str, len, &n) == SK_OK)
 	{
-		a = act_alloc(n);
-		if (sk_act_parse(str, len, &a->head, a->e, n) == SK_OK && a->head.n == n)
-			return a;
+		sk_act_head h;
+		sk_act_entry *e = palloc_extended(sizeof(sk_act_entry) * ((Size) n + 1), MCXT_ALLOC_HUGE);
+
+		if (sk_act_parse(str, len, &h, e, n) == SK_OK && h.n == n)
+			return act_make(&h, e, n);
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -153,6 +239,8 @@ static char *
 act_to_text(const Activity *a)
 {
 	size_t		size = sk_act_text_size(a->head.n);
+	sk_act_head h;
+	sk_act_entry *e;
 	char	   *buf;
 
 	if (size == 0 || size > MaxAllocSize)
@@ -160,7 +248,8 @@ act_to_text(const Activity *a)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("segkpi.activity value too large to print")));
 	buf = palloc(size);
-	sk_act_format(&a->head, a->e, buf);
+	e = act_entries_copy(a, &h, 0);
+	sk_act_format(&h, e, buf);
 	return buf;
 }
 
@@ -223,13 +312,61 @@ arg_dec(Datum d, const char *what)
 	return dec;
 }
 
+/*
+ * Room after growing: as many entries as fill the allocation size class
+ * (a power of two) that holds at least one more entry.
+ */
+static int32
+grown_cap(int32 cap, bool narrow)
+{
+	Size		size = pg_nextpower2_size_t(ACT_SIZE(cap + 1, narrow));
+
+	return (int32) Min((size - offsetof(Activity, data)) / ACT_ENTRY_SIZE(narrow),
+					   (Size) SK_ACT_MAX_PERIODS);
+}
+
+/*
+ * Add a row to the transition state a: in place while it has room and its
+ * layout still holds the sums, else into a new value in the per-call
+ * context, which nodeAgg moves into its own (see the header).
+ */
+static Activity *
+act_add_row(Activity *a, const sk_act_row *row)
+{
+	sk_act_entry local[ACT_LOCAL];
+	sk_act_entry *e;
+	sk_act_head h;
+	int32		cap = a->cap;
+	sk_status	rc;
+
+	if (a->head.n >= SK_ACT_MAX_PERIODS)
+		overflow_error("activity_agg");
+	/* one spare entry, so that growing needs no second pass */
+	e = act_entries(a, &h, a->head.n + 1 <= ACT_LOCAL ? local :
+					palloc_extended(sizeof(sk_act_entry) * ((Size) a->head.n + 1), MCXT_ALLOC_HUGE));
+	rc = sk_act_add(&h, e, Min(cap, a->head.n + 1), row);
+	if (rc == SK_ELIMIT)
+	{
+		cap = grown_cap(cap, ACT_IS_NARROW(a));
+		rc = sk_act_add(&h, e, a->head.n + 1, row);
+	}
+	if (rc != SK_OK)
+		overflow_error("activity_agg");
+	/* h.n <= a->cap holds already; checked again because a miss would overrun */
+	if (cap == a->cap && h.n <= a->cap && (!ACT_IS_NARROW(a) || fits_narrow(e, h.n)))
+	{
+		act_store(a, &h, e);
+		return a;
+	}
+	return act_make(&h, e, Max(cap, h.n));
+}
+
 Datum
 segkpi_activity_agg_sfunc(PG_FUNCTION_ARGS)
 {
 	Activity   *a = PG_ARGISNULL(0) ? NULL : (Activity *) PG_GETARG_POINTER(0);
 	sk_act_row	row;
 	DateADT		period;
-	sk_status	rc;
 
 	segkpi_require_agg_context(fcinfo, "activity_agg_sfunc");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
@@ -252,17 +389,17 @@ segkpi_activity_agg_sfunc(PG_FUNCTION_ARGS)
 		row.cost = arg_dec(PG_GETARG_DATUM(4), "cost");
 
 	if (a == NULL)
-		a = act_alloc(4);
-	rc = sk_act_add(&a->head, a->e, a->cap, &row);
-	if (rc == SK_ELIMIT)
 	{
-		/* grow in the per-call context; nodeAgg moves it (see the header) */
-		a = act_resize(a, Min(a->cap * 2, SK_ACT_MAX_PERIODS));
-		rc = sk_act_add(&a->head, a->e, a->cap, &row);
+		sk_act_head h;
+		sk_act_entry e[1];
+
+		sk_act_init(&h);
+		if (sk_act_add(&h, e, 1, &row) != SK_OK)
+			overflow_error("activity_agg");
+		/* 3 narrow entries make 128 bytes, an allocation size class */
+		PG_RETURN_POINTER(act_make(&h, e, 3));
 	}
-	if (rc != SK_OK)
-		overflow_error("activity_agg");
-	PG_RETURN_POINTER(a);
+	PG_RETURN_POINTER(act_add_row(a, &row));
 }
 
 Datum
@@ -281,9 +418,19 @@ segkpi_activity_agg_combine(PG_FUNCTION_ARGS)
 	}
 	if (a == NULL)
 		PG_RETURN_POINTER(b);	/* nodeAgg copies it */
-	out = act_alloc(a->head.n + b->head.n);
-	if (sk_act_merge(&a->head, a->e, &b->head, b->e, &out->head, out->e) != SK_OK)
-		overflow_error("activity_agg");
+	{
+		sk_act_head ha,
+					hb,
+					ho;
+		sk_act_entry *ea = act_entries_copy(a, &ha, 0);
+		sk_act_entry *eb = act_entries_copy(b, &hb, 0);
+		sk_act_entry *eo = palloc_extended(sizeof(sk_act_entry) * ((Size) ha.n + hb.n),
+										   MCXT_ALLOC_HUGE);
+
+		if (sk_act_merge(&ha, ea, &hb, eb, &ho, eo) != SK_OK)
+			overflow_error("activity_agg");
+		out = act_make(&ho, eo, ho.n);
+	}
 	PG_RETURN_POINTER(out);
 }
 
@@ -298,7 +445,12 @@ segkpi_activity_agg_final(PG_FUNCTION_ARGS)
 	if (a->head.n == 0)
 		PG_RETURN_NULL();
 	/* a final function must not change its state: trim a copy */
-	PG_RETURN_POINTER(act_resize(a, a->head.n));
+	{
+		sk_act_head h;
+		sk_act_entry *e = act_entries_copy(a, &h, 0);
+
+		PG_RETURN_POINTER(act_make(&h, e, h.n));
+	}
 }
 
 /* ---- activity_summary ------------------------------------------------ */
@@ -323,17 +475,17 @@ result_desc(FunctionCallInfo fcinfo, const char *fname)
 
 /* Sum of a column of scaled values as a numeric, exact past 38 digits too. */
 static Numeric
-sum_entries(const Activity *a, bool cost)
+sum_entries(const sk_act_head *h, const sk_act_entry *e, bool cost)
 {
 	Numeric		total = int64_to_numeric(0);
 	int32		i;
 
-	for (i = 0; i < a->head.n; i++)
+	for (i = 0; i < h->n; i++)
 	{
 		sk_dec		d;
 
-		d.v = cost ? a->e[i].cost : a->e[i].revenue;
-		d.scale = a->head.scale;
+		d.v = cost ? e[i].cost : e[i].revenue;
+		d.scale = h->scale;
 		total = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(total),
 													NumericGetDatum(segkpi_dec_to_numeric(d))));
 	}
@@ -349,6 +501,8 @@ segkpi_activity_summary(PG_FUNCTION_ARGS)
 	bool		nulls[SUM_NATTS] = {false};
 	sk_dec		revenue,
 				cost;
+	sk_act_head h;
+	sk_act_entry *e = act_entries_copy(a, &h, 0);
 
 	values[SUM_FIRST_ROW] = TimestampTzGetDatum(a->head.first_row);
 	values[SUM_FIRST_ORDER] = TimestampTzGetDatum(a->head.first_order);
@@ -356,15 +510,15 @@ segkpi_activity_summary(PG_FUNCTION_ARGS)
 	nulls[SUM_FIRST_ORDER] = nulls[SUM_LAST_ORDER] = a->head.orders == 0;
 	values[SUM_ORDERS] = Int64GetDatum(a->head.orders);
 	values[SUM_REFUNDS] = Int64GetDatum(a->head.refunds);
-	if (sk_act_totals(&a->head, a->e, &revenue, &cost) == SK_OK)
+	if (sk_act_totals(&h, e, &revenue, &cost) == SK_OK)
 	{
 		values[SUM_REVENUE] = NumericGetDatum(segkpi_dec_to_numeric(revenue));
 		values[SUM_COST] = NumericGetDatum(segkpi_dec_to_numeric(cost));
 	}
 	else
 	{
-		values[SUM_REVENUE] = NumericGetDatum(sum_entries(a, false));
-		values[SUM_COST] = NumericGetDatum(sum_entries(a, true));
+		values[SUM_REVENUE] = NumericGetDatum(sum_entries(&h, e, false));
+		values[SUM_COST] = NumericGetDatum(sum_entries(&h, e, true));
 	}
 	values[SUM_PERIODS] = Int32GetDatum(a->head.n);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
@@ -408,6 +562,9 @@ segkpi_activity_rollup_sfunc(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	Rollup	   *r = PG_ARGISNULL(0) ? NULL : (Rollup *) PG_GETARG_POINTER(0);
 	Activity   *a;
+	sk_act_entry local[ACT_LOCAL];
+	sk_act_entry *e;
+	sk_act_head h;
 	int32		step;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
@@ -428,8 +585,10 @@ segkpi_activity_rollup_sfunc(PG_FUNCTION_ARGS)
 	a = act_get(PG_GETARG_DATUM(1));
 	if (a->head.n == 0)
 		PG_RETURN_POINTER(r);
-	rollup_reserve(r, sk_rollup_need(&r->head, r->c, &a->head, a->e));
-	if (sk_rollup_add(&r->head, r->c, r->cap, &a->head, a->e) != SK_OK)
+	e = act_entries(a, &h, a->head.n <= ACT_LOCAL ? local :
+					palloc_extended(sizeof(sk_act_entry) * (Size) a->head.n, MCXT_ALLOC_HUGE));
+	rollup_reserve(r, sk_rollup_need(&r->head, r->c, &h, e));
+	if (sk_rollup_add(&r->head, r->c, r->cap, &h, e) != SK_OK)
 		overflow_error("activity_rollup");
 	PG_RETURN_POINTER(r);
 }
