@@ -86,7 +86,8 @@ test_date_month(void)
 static void
 fill(unsigned *seed, sk_act_head *h, sk_act_entry *e, int32_t cap, ref_cust *ref, int rows)
 {
-	int			i;
+	int			i,
+				bad = 0;
 
 	sk_act_init(h);
 	memset(ref, 0, sizeof(*ref));
@@ -105,7 +106,8 @@ fill(unsigned *seed, sk_act_head *h, sk_act_entry *e, int32_t cap, ref_cust *ref
 		/* the same value at scale 1 or 2 */
 		row.amount = (amount % 10 == 0 && rand_r(seed) % 2) ? dec(amount / 10, 1) : dec(amount, 2);
 		row.cost = with_cost ? dec(cost, 2) : dec(0, -1);
-		CHECK_EQ_INT(sk_act_add(h, e, cap, &row), SK_OK);
+		if (sk_act_add(h, e, cap, &row) != SK_OK)
+			bad++;
 		if (ref->n_orders + ref->n_refunds == 0 || ts < ref->first_row)
 			ref->first_row = ts;
 		ref->rows[p]++;
@@ -123,6 +125,7 @@ fill(unsigned *seed, sk_act_head *h, sk_act_entry *e, int32_t cap, ref_cust *ref
 		else
 			ref->n_refunds++;
 	}
+	CHECK_EQ_INT(bad, 0);		/* one check per activity, not per row */
 }
 
 static int
