@@ -428,6 +428,9 @@ BEGIN
         CASE WHEN bc IS NULL THEN ''
              ELSE format('LEFT JOIN %s c ON c.%I = k.customer_id', bc.relation, bc.columns ->> 'customer') END);
     DROP TABLE segkpi_cust_raw;
+    -- without statistics the planner guesses thousands of (segment,
+    -- acquisition period, channel) groups and sorts a million rows
+    ANALYZE segkpi_cust;
     SELECT count(*) INTO ncust FROM segkpi_cust;
     INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers)
     VALUES (as_of, current_setting('TimeZone'), grain, ncust)
@@ -476,6 +479,7 @@ BEGIN
         SELECT k.customer_id, NULL::date AS period, NULL::numeric AS score_sum, NULL::bigint AS answers
           FROM segkpi_cust k WHERE false;
     END IF;
+    ANALYZE segkpi_fb;
     stage_times := stage_times || jsonb_build_object('sources', extract(epoch FROM clock_timestamp() - t_stage));
     t_stage := clock_timestamp();
 
