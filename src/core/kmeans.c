@@ -542,9 +542,8 @@ typedef struct fit_ws
 	fx128	   *sum;			/* [k * dim] exact sums of each cluster */
 	fx128	   *acc;			/* [max(k, dim, trials)] scratch sums */
 	double	   *shift;			/* [k] centre moves of the last iteration */
-	double		max_shift;		/* largest of shift[] ... */
-	double		max_shift2;		/* ... the second largest ... */
-	int			max_shift_at;	/* ... and where the largest is */
+	double	   *drift;			/* [k] each centre's moves, summed */
+	double		max_drift;		/* the largest move of each iteration, summed */
 	double	   *half;			/* [k] half distance to the nearest other */
 	double	   *wcss;			/* [k] of the current run */
 	uint64_t   *count;			/* [k] */
@@ -624,6 +623,7 @@ fit_layout(size_t m, int dim, int k, int copy, char *base, fit_ws *ws,
 		!carve(&at, &used, kd, sizeof(fx128), (void **) &ws->sum) ||
 		!carve(&at, &used, nacc, sizeof(fx128), (void **) &ws->acc) ||
 		!carve(&at, &used, k, sizeof(double), (void **) &ws->shift) ||
+		!carve(&at, &used, k, sizeof(double), (void **) &ws->drift) ||
 		!carve(&at, &used, k, sizeof(double), (void **) &ws->half) ||
 		!carve(&at, &used, k, sizeof(double), (void **) &ws->wcss) ||
 		!carve(&at, &used, k, sizeof(uint64_t), (void **) &ws->count) ||
@@ -1304,36 +1304,60 @@ float_down(double v)
 	return (float) (v > SK_KM_FLT_CLAMP ? SK_KM_FLT_CLAMP : v);
 }
 
-/* Lower bound of row i's distance to every centre but a, after the moves. */
+/*
+ * Hamerly's bounds are stored relative to the summed centre moves, so a
+ * row whose label is confirmed by them costs no store: the stored upper
+ * is u - drift[a] and the stored lower l + max_drift, where u bounds the
+ * distance to its own centre a and l the distance to every other one.
+ * As centres move, u grows by a's moves and l shrinks by the largest
+ * move of each iteration, which the sums do implicitly.
+ */
 static SK_KM_INLINE double
-other_bound(const fit_ws *ws, int a, size_t i)
+upper_bound(const fit_ws *ws, int a, size_t i)
 {
-	return (double) ws->lower[i] -
-		((a == ws->max_shift_at) ? ws->max_shift2 : ws->max_shift);
+	return (double) ws->upper[i] + ws->drift[a];
+}
+
+static SK_KM_INLINE double
+lower_bound(const fit_ws *ws, size_t i)
+{
+	return (double) ws->lower[i] - ws->max_drift;
+}
+
+static SK_KM_INLINE void
+set_bounds(fit_ws *ws, size_t i, int a, double u, double l)
+{
+	ws->upper[i] = float_up(u - ws->drift[a]);
+	ws->lower[i] = float_down(l + ws->max_drift);
 }
 
 /*
- * Can row i keep centre a without a full scan?  First by the bounds alone
- * (after applying the last iteration's centre moves to them), then after
- * tightening the upper bound to the exact distance.
+ * The distance below which row i surely keeps centre a: half the distance
+ * from a to its nearest other centre, or the lower bound on the other
+ * centres, with a relative margin against rounding.
+ */
+static SK_KM_INLINE double
+keep_bound(const fit_ws *ws, int a, size_t i)
+{
+	double		lo = lower_bound(ws, i);
+
+	return (ws->half[a] > lo ? ws->half[a] : lo) * (1.0 - SK_KM_BOUND_SLACK);
+}
+
+/*
+ * Can row i keep centre a without a full scan?  First by the bounds alone,
+ * then after tightening the upper bound to the exact distance.
  */
 static SK_KM_INLINE int
 hamerly_keeps(fit_ws *ws, const double *x, int a, size_t i, int dim)
 {
-	double		bound;
-	double		up = (double) ws->upper[i] + ws->shift[a];
-	double		lo = other_bound(ws, a, i);
+	double		bound = keep_bound(ws, a, i);
+	double		up;
 
-	ws->lower[i] = float_down(lo);
-	bound = ws->half[a] > lo ? ws->half[a] : lo;
-	bound *= 1.0 - SK_KM_BOUND_SLACK;
-	if (up < bound)
-	{
-		ws->upper[i] = float_up(up);
+	if (upper_bound(ws, a, i) < bound)
 		return 1;
-	}
 	up = sqrt(sq_dist(x, ws->cen + (size_t) a * dim, dim));
-	ws->upper[i] = float_up(up);
+	ws->upper[i] = float_up(up - ws->drift[a]);
 	return up < bound;
 }
 
@@ -1384,8 +1408,7 @@ assign_step_dim(fit_ws *ws, int k, int dim, int first, size_t *changed,
 		if (a >= 0 && hamerly_keeps(ws, x, a, i, dim))
 			continue;
 		b = nearest_two(x, cen, k, dim, &d1, &d2);
-		ws->upper[i] = float_up(sqrt(d1));
-		ws->lower[i] = float_down(sqrt(d2));
+		set_bounds(ws, i, b, sqrt(d1), sqrt(d2));
 		if (b == a)
 			continue;
 		nchanged++;
@@ -1480,7 +1503,7 @@ relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
 	for (i = 0; i < ws->m; i++)
 	{
 		ws->upper[i] = INFINITY;
-		ws->lower[i] = 0.0f;
+		ws->lower[i] = -INFINITY;
 	}
 	return SK_OK;
 }
@@ -1516,30 +1539,19 @@ update_centres(fit_ws *ws, int k, int dim)
 	return tot;
 }
 
-/*
- * Record the largest centre moves.  The bounds themselves are brought up
- * to date row by row in the next assignment pass (upper grows by its own
- * centre's move, lower shrinks by the largest other move), which saves a
- * pass over memory per iteration.
- */
+/* Add the last iteration's moves to the drifts the bounds are kept against. */
 static void
-note_shifts(fit_ws *ws, int k)
+add_drift(fit_ws *ws, int k)
 {
+	double		mx = 0.0;
 	int			j;
 
-	ws->max_shift = ws->max_shift2 = 0.0;
-	ws->max_shift_at = -1;
 	for (j = 0; j < k; j++)
 	{
-		if (ws->shift[j] > ws->max_shift)
-		{
-			ws->max_shift2 = ws->max_shift;
-			ws->max_shift = ws->shift[j];
-			ws->max_shift_at = j;
-		}
-		else if (ws->shift[j] > ws->max_shift2)
-			ws->max_shift2 = ws->shift[j];
+		ws->drift[j] += ws->shift[j];
+		mx = ws->shift[j] > mx ? ws->shift[j] : mx;
 	}
+	ws->max_drift += mx;
 }
 
 /*
@@ -1554,6 +1566,8 @@ lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
 
 	*converged = 0;
 	ws->nreloc = 0;
+	memset(ws->drift, 0, sizeof(double) * k);
+	ws->max_drift = 0.0;
 	for (it = 0; it < max_iter; it++)
 	{
 		size_t		changed;
@@ -1566,7 +1580,7 @@ lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
 		if (st != SK_OK)
 			return st;
 		moved = update_centres(ws, k, dim);
-		note_shifts(ws, k);
+		add_drift(ws, k);
 		*iters = it + 1;
 		/* on the first pass every label is new (sklearn starts from -1) */
 		if ((it > 0 && changed == 0) || moved <= tol_abs)
@@ -1605,9 +1619,8 @@ final_pass_dim(fit_ws *ws, int k, int dim, double *inertia, const sk_tick *tick)
 			return SK_ECANCEL;
 		j = ws->label[i];
 		d2 = sq_dist(x, ws->cen + (size_t) j * dim, dim);
-		bound = other_bound(ws, j, i);
-		bound = ws->half[j] > bound ? ws->half[j] : bound;
-		if (!(sqrt(d2) < bound * (1.0 - SK_KM_BOUND_SLACK)))
+		bound = keep_bound(ws, j, i);
+		if (!(sqrt(d2) < bound))
 			j = nearest(x, ws->cen, k, dim, &d2);
 		ws->count[j]++;
 		fx_add(&w[j], fx_term(d2, s));
