@@ -10,13 +10,19 @@
  *    sample, else a copy in the workspace.  Every |value| <= SK_KM_MAX_ABS
  *    (z-scores are bounded by sqrt(n) anyway), so no squared distance or
  *    centre sum can overflow; only the inertia sum could, and it is checked.
- *  - Hamerly's bounds: upper[i] >= distance of row i to its centre and
- *    lower[i] <= distance to any other centre, in Euclidean (not squared)
- *    units.  They are floats rounded outwards (up for upper, down for
- *    lower), which halves their memory: on large inputs touching fresh
- *    pages costs more than the looser bounds do.  They are kept valid across centre moves by adding/subtracting
- *    the shifts, and a row is skipped only when the bound decides with a
- *    relative margin, so pruning never changes a label except in exact ties.
+ *  - Order independence: the fit depends on the multiset of working rows
+ *    only.  Sums are exact in fixed point (see "Order-independent sums"),
+ *    random draws rank rows by a seeded hash of their values, ties
+ *    (relocation) break in that same order.  Only the reservoir sample
+ *    (sample_cap in the core) follows the input order.
+ *  - Hamerly's bounds: upper >= distance of row i to its centre and
+ *    lower <= distance to any other centre, in Euclidean (not squared)
+ *    units, stored relative to the summed centre moves (see
+ *    upper_bound()).  They are floats rounded outwards (up for upper,
+ *    down for lower), which halves their memory: on large inputs touching
+ *    fresh pages costs more than the looser bounds do.  A row is skipped
+ *    only when the bound decides with a relative margin, so pruning never
+ *    changes a label except in exact ties.
  *  - Randomness comes only from one sk_rng seeded with params->seed and
  *    consumed in a fixed order (sample, then restart 1, 2, ...).
  *  - The text decoder reads at most len bytes, never needs a terminator
