@@ -392,16 +392,18 @@ km_read_tail(FunctionCallInfo fcinfo, int first, bool sil, KmOpts *o,
 
 /*
  * The common part of every transition function: create the state on the
- * first row, check that the options did not change, append the row.
+ * first row, check that the options did not change, append the row.  what
+ * names the features argument in messages ("kmeans: features"): a literal,
+ * because formatting it on every row cost as much as the rest of the row.
  */
 static Datum
 km_accumulate(FunctionCallInfo fcinfo, const KmOpts *o, Oid transform_oid,
-			  const char *fname, const double *init, int init_k, int init_dim)
+			  const char *fname, const char *what, const double *init,
+			  int init_k, int init_dim)
 {
 	MemoryContext cxt = km_agg_context(fcinfo, fname);
 	KmState    *s = PG_ARGISNULL(0) ? NULL : (KmState *) PG_GETARG_POINTER(0);
 	double		row[SK_KM_MAX_DIM];
-	char		what[64];
 	int			dim;
 
 	if (s == NULL)
@@ -433,7 +435,6 @@ km_accumulate(FunctionCallInfo fcinfo, const KmOpts *o, Oid transform_oid,
 	/* a NULL features array: the row is skipped */
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
-	snprintf(what, sizeof(what), "%s: features", fname);
 	dim = segkpi_km_read_array(PG_GETARG_DATUM(1), row, what);
 	if (s->dim == 0)
 		s->dim = dim;
@@ -471,7 +472,7 @@ segkpi_kmeans_sfunc(PG_FUNCTION_ARGS)
 	km_null_arg(fcinfo, 2, "kmeans", "k");
 	o.k_min = o.k_max = PG_GETARG_INT32(2);
 	km_read_tail(fcinfo, 3, false, &o, &transform_oid, "kmeans");
-	return km_accumulate(fcinfo, &o, transform_oid, "kmeans", NULL, 0, 0);
+	return km_accumulate(fcinfo, &o, transform_oid, "kmeans", "kmeans: features", NULL, 0, 0);
 }
 
 /*
@@ -503,7 +504,7 @@ segkpi_kmeans_init_sfunc(PG_FUNCTION_ARGS)
 	{
 		/* init was read and checked on the first row; compare it cheaply */
 		o.k_min = o.k_max = o.init_k = s->o.init_k;
-		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", NULL, 0, 0);
+		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", "kmeans: features", NULL, 0, 0);
 	}
 	init = PG_GETARG_ARRAYTYPE_P(2);
 	if (ARR_NDIM(init) != 2 || array_contains_nulls(init))
@@ -527,7 +528,7 @@ segkpi_kmeans_init_sfunc(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_DATA_EXCEPTION),
 						 errmsg("kmeans: init must be finite")));
 		o.k_min = o.k_max = o.init_k = k;
-		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", c, k, dim);
+		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", "kmeans: features", c, k, dim);
 	}
 }
 
@@ -544,7 +545,7 @@ segkpi_kmeans_choose_k_sfunc(PG_FUNCTION_ARGS)
 	o.k_min = PG_GETARG_INT32(2);
 	o.k_max = PG_GETARG_INT32(3);
 	km_read_tail(fcinfo, 4, true, &o, &transform_oid, "kmeans_choose_k");
-	return km_accumulate(fcinfo, &o, transform_oid, "kmeans_choose_k", NULL, 0, 0);
+	return km_accumulate(fcinfo, &o, transform_oid, "kmeans_choose_k", "kmeans_choose_k: features", NULL, 0, 0);
 }
 
 /* ---- combine, serialize, deserialize -------------------------------- */
