@@ -542,7 +542,7 @@ typedef struct fit_ws
 	float	   *upper;
 	float	   *lower;
 	uint64_t   *key;			/* [m] seeded hash of each row's values */
-	int32_t    *label;			/* [m] */
+	int32_t    *label;			/* [m]; before Lloyd, seeding's bin_rows */
 	double	   *cen;			/* [k * dim] current centres */
 	double	   *cnew;			/* [k * dim] next centres */
 	fx128	   *sum;			/* [k * dim] exact sums of each cluster */
@@ -563,6 +563,8 @@ typedef struct fit_ws
 	uint64_t   *bins_n;			/* [2^kbits] rows per top key bin */
 	uint64_t   *bins_w;			/* [2^kbits] D^2 weight per top key bin */
 	uint64_t   *bins_t;			/* [trials * 2^kbits] descent bins */
+	uint64_t   *bin_at;			/* [2^kbits + 1] start of each top bin in bin_rows */
+	uint32_t   *bin_rows;		/* [m] rows grouped by top key bin, or NULL */
 	double		d2max;			/* largest D^2 */
 	double		wscale;			/* D^2 -> integer weight */
 	int			uniform;		/* draw with weight 1 instead of D^2 */
@@ -640,6 +642,7 @@ fit_layout(size_t m, int dim, int k, int copy, char *base, fit_ws *ws,
 		!carve(&at, &used, bins, sizeof(uint64_t), (void **) &ws->bins_n) ||
 		!carve(&at, &used, bins, sizeof(uint64_t), (void **) &ws->bins_w) ||
 		!carve(&at, &used, bins * trials, sizeof(uint64_t), (void **) &ws->bins_t) ||
+		!carve(&at, &used, bins + 1, sizeof(uint64_t), (void **) &ws->bin_at) ||
 		/* last: 4-byte items keep everything before 8-byte aligned */
 		!carve(&at, &used, m, sizeof(int32_t), (void **) &ws->label))
 		return 0;
@@ -651,6 +654,8 @@ fit_layout(size_t m, int dim, int k, int copy, char *base, fit_ws *ws,
 		ws->x = ws->rows = copy ? (double *) rows : NULL;
 		ws->upper = (float *) ws->d2;
 		ws->lower = ws->upper + m;
+		/* seeding borrows the labels' memory for its bin index */
+		ws->bin_rows = m <= UINT32_MAX ? (uint32_t *) ws->label : NULL;
 	}
 	return 1;
 }
@@ -976,6 +981,66 @@ draw_among_equal_keys(const fit_ws *ws, int dim, uint64_t key, uint64_t r)
 }
 
 /*
+ * Row i in a level of the descent: add its weight to the bins of every
+ * open draw whose key prefix it shares, and note whether those rows all
+ * have the same values.  The order of the visits does not matter: the
+ * bins are integer sums, and first[t] is only used when every row it
+ * stands for has the same values.
+ */
+static SK_KM_INLINE void
+draw_visit(fit_ws *ws, int dim, const key_draw *d, int trials, size_t *first,
+		   int *same, size_t i)
+{
+	uint64_t	key = ws->key[i];
+	int			t;
+
+	for (t = 0; t < trials; t++)
+	{
+		uint64_t	w;
+		int			chunk;
+
+		if (d[t].row != SIZE_MAX ||
+			((key ^ d[t].prefix) >> (64 - d[t].fixed)) != 0 ||
+			(w = draw_weight(ws, i)) == 0)
+			continue;
+		chunk = 64 - d[t].fixed < ws->kbits ? 64 - d[t].fixed : ws->kbits;
+		if (chunk > 0)
+			ws->bins_t[((size_t) t << ws->kbits) +
+					   ((key >> (64 - d[t].fixed - chunk)) & ((1u << chunk) - 1))] += w;
+		if (first[t] == SIZE_MAX)
+			first[t] = i;
+		else if (same[t] &&
+				 row_cmp_bits(ws->x + i * dim, ws->x + first[t] * dim, dim) != 0)
+			same[t] = 0;
+	}
+}
+
+/*
+ * Group the rows by top key bin (a counting sort into bin_rows, which
+ * borrows the labels' memory until Lloyd starts), so that the levels of a
+ * draw below the top visit only the rows of the bins drawn.  bins_w is
+ * scratch here; add_centre() fills it afterwards.
+ */
+static void
+build_bin_index(fit_ws *ws)
+{
+	size_t		bins = (size_t) 1 << ws->kbits,
+				b,
+				i;
+
+	if (ws->bin_rows == NULL)
+		return;
+	ws->bin_at[0] = 0;
+	for (b = 0; b < bins; b++)
+	{
+		ws->bins_w[b] = ws->bin_at[b];
+		ws->bin_at[b + 1] = ws->bin_at[b] + ws->bins_n[b];
+	}
+	for (i = 0; i < ws->m; i++)
+		ws->bin_rows[ws->bins_w[ws->key[i] >> (64 - ws->kbits)]++] = (uint32_t) i;
+}
+
+/*
  * Draw `trials` rows, each with probability draw_weight() / total, in the
  * canonical order of the rows (key, then values), so the result does not
  * depend on where a row sits.  `top` holds the weights by top key bin.
@@ -1022,35 +1087,38 @@ draw_rows(fit_ws *ws, int dim, const uint64_t *top, int trials, sk_rng *rng,
 			if (d[t].row == SIZE_MAX)
 				want[top >> 6] |= (uint64_t) 1 << (top & 63);
 		}
-		for (i = 0; i < ws->m; i++)
+		if (ws->bin_rows != NULL)
 		{
-			uint64_t	key = ws->key[i];
-			uint64_t	top = key >> (64 - ws->kbits);
+			/* only the rows of the wanted top bins, each bin once */
+			size_t		seen = 0;
 
-			if (SK_KM_TICK(i, tick))
-				return SK_ECANCEL;
-			if (((want[top >> 6] >> (top & 63)) & 1) == 0)
-				continue;
-			for (t = 0; t < trials; t++)
+			for (b = 0; b < (1 << ws->kbits); b++)
 			{
-				uint64_t	w;
-				int			chunk;
+				uint64_t	p;
 
-				if (d[t].row != SIZE_MAX ||
-					((key ^ d[t].prefix) >> (64 - d[t].fixed)) != 0 ||
-					(w = draw_weight(ws, i)) == 0)
+				if (((want[b >> 6] >> (b & 63)) & 1) == 0)
+				{
+					b |= 63 * (want[b >> 6] == 0);	/* skip an empty word */
 					continue;
-				chunk = 64 - d[t].fixed < ws->kbits ? 64 - d[t].fixed : ws->kbits;
-				if (chunk > 0)
-					ws->bins_t[((size_t) t << ws->kbits) +
-							   ((key >> (64 - d[t].fixed - chunk)) & ((1u << chunk) - 1))] += w;
-				if (first[t] == SIZE_MAX)
-					first[t] = i;
-				else if (same[t] &&
-						 row_cmp_bits(ws->x + i * dim, ws->x + first[t] * dim, dim) != 0)
-					same[t] = 0;
+				}
+				for (p = ws->bin_at[b]; p < ws->bin_at[b + 1]; p++, seen++)
+				{
+					if (SK_KM_TICK(seen, tick))
+						return SK_ECANCEL;
+					draw_visit(ws, dim, d, trials, first, same, ws->bin_rows[p]);
+				}
 			}
 		}
+		else
+			for (i = 0; i < ws->m; i++)
+			{
+				uint64_t	top = ws->key[i] >> (64 - ws->kbits);
+
+				if (SK_KM_TICK(i, tick))
+					return SK_ECANCEL;
+				if (((want[top >> 6] >> (top & 63)) & 1) != 0)
+					draw_visit(ws, dim, d, trials, first, same, i);
+			}
 		for (t = 0; t < trials; t++)
 		{
 			if (d[t].row != SIZE_MAX)
@@ -1173,6 +1241,7 @@ seed_plus_plus(fit_ws *ws, int dim, int k, sk_rng *rng, const sk_tick *tick)
 	int			j;
 	sk_status	st;
 
+	build_bin_index(ws);
 	ws->uniform = 1;
 	st = draw_rows(ws, dim, ws->bins_n, 1, rng, &first, tick);
 	if (st == SK_OK)
