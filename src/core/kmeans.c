@@ -1225,19 +1225,24 @@ add_centre(fit_ws *ws, int dim, int j, size_t c, int last, const sk_tick *tick)
 
 /* Potential (sum of D^2) for each candidate if it were added as a centre. */
 static SK_KM_INLINE sk_status
-trial_potentials_dim(const fit_ws *ws, int dim, int ncen, const size_t *cand,
-					 int trials, fx128 *pot, const sk_tick *tick)
+trial_potentials_dt(const fit_ws *ws, int dim, int trials, int ncen,
+					const size_t *cand, fx128 *pot, const sk_tick *tick)
 {
+	const double *c[SK_KM_MAX_TRIALS];
+	uint64_t	lo[SK_KM_MAX_TRIALS],
+				hi[SK_KM_MAX_TRIALS];
 	double		s = fx_scale(ws->d2max);
 	size_t		i;
 	int			a,
 				t;
 
-	for (a = 0; a < ncen; a++)
-		for (t = 0; t < trials; t++)
-			ws->gap[a * trials + t] = gap_of(ws->cen + (size_t) a * dim,
-											 ws->x + cand[t] * dim, dim);
-	memset(pot, 0, sizeof(fx128) * trials);
+	for (t = 0; t < trials; t++)
+	{
+		c[t] = ws->x + cand[t] * dim;
+		lo[t] = hi[t] = 0;
+		for (a = 0; a < ncen; a++)
+			ws->gap[a * trials + t] = gap_of(ws->cen + (size_t) a * dim, c[t], dim);
+	}
 	for (i = 0; i < ws->m; i++)
 	{
 		const double *x = ws->x + i * dim;
@@ -1249,16 +1254,43 @@ trial_potentials_dim(const fit_ws *ws, int dim, int ncen, const size_t *cand,
 		for (t = 0; t < trials; t++)
 		{
 			double		d = u;
+			uint64_t	v;
 
 			if (u >= gap[t])
 			{
-				d = sq_dist(x, ws->x + cand[t] * dim, dim);
+				d = sq_dist(x, c[t], dim);
 				d = d < u ? d : u;
 			}
-			fx_add(&pot[t], fx_term(d, s));
+			/* fx_add() of a term that is never negative */
+			v = (uint64_t) fx_term(d, s);
+			lo[t] += v;
+			hi[t] += lo[t] < v;
 		}
 	}
+	for (t = 0; t < trials; t++)
+	{
+		pot[t].lo = lo[t];
+		pot[t].hi = (int64_t) hi[t];
+	}
 	return SK_OK;
+}
+
+/* The common trial counts (k = 2..20) get their own loops, sums in registers. */
+static SK_KM_INLINE sk_status
+trial_potentials_dim(const fit_ws *ws, int dim, int ncen, const size_t *cand,
+					 int trials, fx128 *pot, const sk_tick *tick)
+{
+	switch (trials)
+	{
+		case 2:
+			return trial_potentials_dt(ws, dim, 2, ncen, cand, pot, tick);
+		case 3:
+			return trial_potentials_dt(ws, dim, 3, ncen, cand, pot, tick);
+		case 4:
+			return trial_potentials_dt(ws, dim, 4, ncen, cand, pot, tick);
+		default:
+			return trial_potentials_dt(ws, dim, trials, ncen, cand, pot, tick);
+	}
 }
 
 /* ncen centres so far; near[] and d2[] refer to them. */
