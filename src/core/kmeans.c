@@ -1496,6 +1496,23 @@ keep_bound(const fit_ws *ws, int a, size_t i)
 	return (ws->half[a] > lo ? ws->half[a] : lo) * (1.0 - SK_KM_BOUND_SLACK);
 }
 
+/*
+ * Can row i keep centre a without a full scan?  First by the bounds alone,
+ * then after tightening the upper bound to the exact distance.
+ */
+static SK_KM_INLINE int
+hamerly_keeps(fit_ws *ws, const double *x, int a, size_t i, int dim)
+{
+	double		bound = keep_bound(ws, a, i);
+	double		up;
+
+	if (upper_bound(ws, a, i) < bound)
+		return 1;
+	up = sqrt(sq_dist(x, ws->cen + (size_t) a * dim, dim));
+	ws->upper[i] = float_up(up - ws->drift[a]);
+	return up < bound;
+}
+
 /* Add row x to (sign 1) or remove it from (sign -1) cluster a's sums. */
 static SK_KM_INLINE void
 move_row(fit_ws *ws, const double *x, int dim, int a, int64_t sign)
@@ -1513,21 +1530,13 @@ move_row(fit_ws *ws, const double *x, int dim, int a, int64_t sign)
  * ws->sum follow the labels: the first iteration (first != 0) labels every
  * row from scratch and sums them all, later ones move only the rows that
  * change cluster.  *changed counts label changes.
- *
- * Most rows keep their centre on the bounds alone, so that path is kept
- * short: keep_bound()'s max(half, lower) * (1 - slack) is split into two
- * tests against half * (1 - slack), precomputed per centre, and against
- * the lower bound, which gives the same decisions (rounding is monotonic,
- * so max and the product commute exactly); ticks come once per block.
  */
 static SK_KM_INLINE sk_status
 assign_step_dim(fit_ws *ws, int k, int dim, int first, size_t *changed,
-				double *hs, const sk_tick *tick)
+			const sk_tick *tick)
 {
 	const double *cen = ws->cen;
-	const double *drift = ws->drift;
-	const double keep = 1.0 - SK_KM_BOUND_SLACK;
-	size_t		start;
+	size_t		i;
 	size_t		nchanged = 0;
 	int			r;
 
@@ -1537,55 +1546,28 @@ assign_step_dim(fit_ws *ws, int k, int dim, int first, size_t *changed,
 		memset(ws->count, 0, sizeof(uint64_t) * k);
 	}
 	else
-	{
 		centre_halves(ws, k, dim);
-		for (r = 0; r < k; r++)
-			hs[r] = ws->half[r] * keep;
-	}
-	for (start = 0; start < ws->m; start += SK_KM_TICK_ROWS)
+	for (i = 0; i < ws->m; i++)
 	{
-		size_t		end = ws->m - start < SK_KM_TICK_ROWS ? ws->m : start + SK_KM_TICK_ROWS;
-		size_t		i;
+		const double *x = ws->x + i * dim;
+		int			a = first ? -1 : ws->label[i];
+		double		d1,
+					d2;
+		int			b;
 
-		if (sk_tick_stop(tick))
+		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		for (i = start; i < end; i++)
-		{
-			const double *x;
-			double		d1,
-						d2;
-			int			a = -1,
-						b;
-
-			if (!first)
-			{
-				double		up,
-							lo;
-
-				a = ws->label[i];
-				up = upper_bound(ws, a, i);
-				if (up < hs[a])
-					continue;
-				lo = lower_bound(ws, i) * keep;
-				if (up < lo)
-					continue;
-				/* tighten the upper bound to the exact distance, test again */
-				up = sqrt(sq_dist(ws->x + i * dim, cen + (size_t) a * dim, dim));
-				ws->upper[i] = float_up(up - drift[a]);
-				if (up < hs[a] || up < lo)
-					continue;
-			}
-			x = ws->x + i * dim;
-			b = nearest_two(x, cen, k, dim, &d1, &d2);
-			set_bounds(ws, i, b, sqrt(d1), sqrt(d2));
-			if (b == a)
-				continue;
-			nchanged++;
-			if (a >= 0)
-				move_row(ws, x, dim, a, -1);
-			move_row(ws, x, dim, b, 1);
-			ws->label[i] = b;
-		}
+		if (a >= 0 && hamerly_keeps(ws, x, a, i, dim))
+			continue;
+		b = nearest_two(x, cen, k, dim, &d1, &d2);
+		set_bounds(ws, i, b, sqrt(d1), sqrt(d2));
+		if (b == a)
+			continue;
+		nchanged++;
+		if (a >= 0)
+			move_row(ws, x, dim, a, -1);
+		move_row(ws, x, dim, b, 1);
+		ws->label[i] = b;
 	}
 
 	/*
@@ -1606,23 +1588,11 @@ assign_step_dim(fit_ws *ws, int k, int dim, int first, size_t *changed,
 	return SK_OK;
 }
 
-/* The first step and the later ones are compiled apart: first is constant. */
-static SK_KM_INLINE sk_status
-assign_step_first(fit_ws *ws, int k, int dim, int first, size_t *changed,
-				  double *hs, const sk_tick *tick)
-{
-	if (first)
-		return assign_step_dim(ws, k, dim, 1, changed, hs, tick);
-	return assign_step_dim(ws, k, dim, 0, changed, hs, tick);
-}
-
 static sk_status
 assign_step(fit_ws *ws, int k, int dim, int first, size_t *changed,
 			const sk_tick *tick)
 {
-	double		hs[SK_KM_MAX_K];
-
-#define SK_KM_CALL(d) assign_step_first(ws, k, d, first, changed, hs, tick)
+#define SK_KM_CALL(d) assign_step_dim(ws, k, d, first, changed, tick)
 	SK_KM_BY_DIM(dim, SK_KM_CALL)
 #undef SK_KM_CALL
 }
