@@ -565,8 +565,6 @@ typedef struct fit_ws
 	uint64_t   *bins_t;			/* [trials * 2^kbits] descent bins */
 	uint64_t   *bin_at;			/* [2^kbits + 1] start of each top bin in bin_rows */
 	uint32_t   *bin_rows;		/* [m] rows grouped by top key bin, or NULL */
-	uint16_t   *near;			/* [m] seeding: the centre that gives D^2 */
-	double	   *gap;			/* [k * trials] seeding: pruning thresholds */
 	double		d2max;			/* largest D^2 */
 	double		wscale;			/* D^2 -> integer weight */
 	int			uniform;		/* draw with weight 1 instead of D^2 */
@@ -645,10 +643,8 @@ fit_layout(size_t m, int dim, int k, int copy, char *base, fit_ws *ws,
 		!carve(&at, &used, bins, sizeof(uint64_t), (void **) &ws->bins_w) ||
 		!carve(&at, &used, bins * trials, sizeof(uint64_t), (void **) &ws->bins_t) ||
 		!carve(&at, &used, bins + 1, sizeof(uint64_t), (void **) &ws->bin_at) ||
-		!carve(&at, &used, (size_t) k * trials, sizeof(double), (void **) &ws->gap) ||
-		/* last: 4- and 2-byte items keep everything before 8-byte aligned */
-		!carve(&at, &used, m, sizeof(int32_t), (void **) &ws->label) ||
-		!carve(&at, &used, m, sizeof(uint16_t), (void **) &ws->near))
+		/* last: 4-byte items keep everything before 8-byte aligned */
+		!carve(&at, &used, m, sizeof(int32_t), (void **) &ws->label))
 		return 0;
 	*bytes = used;
 	if (base != NULL)
@@ -1147,19 +1143,6 @@ draw_rows(fit_ws *ws, int dim, const uint64_t *top, int trials, sk_rng *rng,
 }
 
 /*
- * Seeding skips distances by the triangle inequality: a row at D^2 = u
- * from its nearest centre a is at least as far from any point p with
- * |a - p|^2 >= 4u.  gap_of() is that threshold, shrunk by the same relative
- * slack as Hamerly's bounds so that rounding never lets a skipped distance
- * be one that would have counted: the sums and draws stay bit-identical.
- */
-static SK_KM_INLINE double
-gap_of(const double *a, const double *p, int dim)
-{
-	return 0.25 * sq_dist(a, p, dim) * (1.0 - SK_KM_BOUND_SLACK);
-}
-
-/*
  * Make row c centre j: update D^2, its maximum and (unless last) the draw
  * weights by top key bin.  The weights are scaled for the previous
  * largest D^2 (which bounds the new values); when the largest shrank so
@@ -1172,36 +1155,20 @@ add_centre_dim(fit_ws *ws, int dim, int j, size_t c, int last, const sk_tick *ti
 	double		newmax = 0.0;
 	size_t		i;
 
-	double	   *gap = ws->cnew;	/* free while seeding */
-	int			a;
-
 	memcpy(xc, ws->x + c * dim, sizeof(double) * dim);
-	for (a = 0; a < j; a++)
-		gap[a] = gap_of(ws->cen + (size_t) a * dim, xc, dim);
 	ws->uniform = 0;
 	ws->wscale = weight_scale(j == 0 ? ws->box2 : ws->d2max, ws->m);
 	memset(ws->bins_w, 0, sizeof(uint64_t) << ws->kbits);
 	for (i = 0; i < ws->m; i++)
 	{
-		double		d;
+		double		d = sq_dist(ws->x + i * dim, xc, dim);
 
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		if (j == 0)
-		{
-			d = ws->d2[i] = sq_dist(ws->x + i * dim, xc, dim);
-			ws->near[i] = 0;
-		}
-		else if ((d = ws->d2[i]) >= gap[ws->near[i]])
-		{
-			double		dj = sq_dist(ws->x + i * dim, xc, dim);
-
-			if (dj < d)
-			{
-				d = ws->d2[i] = dj;
-				ws->near[i] = (uint16_t) j;
-			}
-		}
+		if (j == 0 || d < ws->d2[i])
+			ws->d2[i] = d;
+		else
+			d = ws->d2[i];
 		newmax = d > newmax ? d : newmax;
 		if (!last)
 			ws->bins_w[ws->key[i] >> (64 - ws->kbits)] += (uint64_t) (d * ws->wscale);
@@ -1225,42 +1192,34 @@ add_centre(fit_ws *ws, int dim, int j, size_t c, int last, const sk_tick *tick)
 
 /* Potential (sum of D^2) for each candidate if it were added as a centre. */
 static SK_KM_INLINE sk_status
-trial_potentials_dt(const fit_ws *ws, int dim, int trials, int ncen,
-					const size_t *cand, fx128 *pot, const sk_tick *tick)
+trial_potentials_dt(const fit_ws *ws, int dim, int trials, const size_t *cand,
+					fx128 *pot, const sk_tick *tick)
 {
 	const double *c[SK_KM_MAX_TRIALS];
 	uint64_t	lo[SK_KM_MAX_TRIALS],
 				hi[SK_KM_MAX_TRIALS];
 	double		s = fx_scale(ws->d2max);
 	size_t		i;
-	int			a,
-				t;
+	int			t;
 
 	for (t = 0; t < trials; t++)
 	{
 		c[t] = ws->x + cand[t] * dim;
 		lo[t] = hi[t] = 0;
-		for (a = 0; a < ncen; a++)
-			ws->gap[a * trials + t] = gap_of(ws->cen + (size_t) a * dim, c[t], dim);
 	}
 	for (i = 0; i < ws->m; i++)
 	{
 		const double *x = ws->x + i * dim;
-		const double *gap = ws->gap + ws->near[i] * trials;
 		double		u = ws->d2[i];
 
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
 		for (t = 0; t < trials; t++)
 		{
-			double		d = u;
+			double		d = sq_dist(x, c[t], dim);
 			uint64_t	v;
 
-			if (u >= gap[t])
-			{
-				d = sq_dist(x, c[t], dim);
-				d = d < u ? d : u;
-			}
+			d = d < u ? d : u;
 			/* fx_add() of a term that is never negative */
 			v = (uint64_t) fx_term(d, s);
 			lo[t] += v;
@@ -1277,28 +1236,27 @@ trial_potentials_dt(const fit_ws *ws, int dim, int trials, int ncen,
 
 /* The common trial counts (k = 2..20) get their own loops, sums in registers. */
 static SK_KM_INLINE sk_status
-trial_potentials_dim(const fit_ws *ws, int dim, int ncen, const size_t *cand,
+trial_potentials_dim(const fit_ws *ws, int dim, const size_t *cand,
 					 int trials, fx128 *pot, const sk_tick *tick)
 {
 	switch (trials)
 	{
 		case 2:
-			return trial_potentials_dt(ws, dim, 2, ncen, cand, pot, tick);
+			return trial_potentials_dt(ws, dim, 2, cand, pot, tick);
 		case 3:
-			return trial_potentials_dt(ws, dim, 3, ncen, cand, pot, tick);
+			return trial_potentials_dt(ws, dim, 3, cand, pot, tick);
 		case 4:
-			return trial_potentials_dt(ws, dim, 4, ncen, cand, pot, tick);
+			return trial_potentials_dt(ws, dim, 4, cand, pot, tick);
 		default:
-			return trial_potentials_dt(ws, dim, trials, ncen, cand, pot, tick);
+			return trial_potentials_dt(ws, dim, trials, cand, pot, tick);
 	}
 }
 
-/* ncen centres so far; near[] and d2[] refer to them. */
 static sk_status
-trial_potentials(const fit_ws *ws, int dim, int ncen, const size_t *cand,
-				 int trials, fx128 *pot, const sk_tick *tick)
+trial_potentials(const fit_ws *ws, int dim, const size_t *cand, int trials,
+				 fx128 *pot, const sk_tick *tick)
 {
-#define SK_KM_CALL(d) trial_potentials_dim(ws, d, ncen, cand, trials, pot, tick)
+#define SK_KM_CALL(d) trial_potentials_dim(ws, d, cand, trials, pot, tick)
 	SK_KM_BY_DIM(dim, SK_KM_CALL)
 #undef SK_KM_CALL
 }
@@ -1333,7 +1291,7 @@ seed_plus_plus(fit_ws *ws, int dim, int k, sk_rng *rng, const sk_tick *tick)
 			return SK_EINVAL;
 		st = draw_rows(ws, dim, ws->bins_w, trials, rng, cand, tick);
 		if (st == SK_OK)
-			st = trial_potentials(ws, dim, j, cand, trials, ws->acc, tick);
+			st = trial_potentials(ws, dim, cand, trials, ws->acc, tick);
 		if (st != SK_OK)
 			return st;
 		for (t = 1; t < trials; t++)
