@@ -1234,7 +1234,7 @@ trial_potentials_dt(const fit_ws *ws, int dim, int trials, const size_t *cand,
 	return SK_OK;
 }
 
-/* The common trial counts (k = 2..20) get their own loops, sums in registers. */
+/* The common trial counts (2, 3, 4: k up to 20) get loops of their own. */
 static SK_KM_INLINE sk_status
 trial_potentials_dim(const fit_ws *ws, int dim, const size_t *cand,
 					 int trials, fx128 *pot, const sk_tick *tick)
