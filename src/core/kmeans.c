@@ -10,13 +10,19 @@
  *    sample, else a copy in the workspace.  Every |value| <= SK_KM_MAX_ABS
  *    (z-scores are bounded by sqrt(n) anyway), so no squared distance or
  *    centre sum can overflow; only the inertia sum could, and it is checked.
- *  - Hamerly's bounds: upper[i] >= distance of row i to its centre and
- *    lower[i] <= distance to any other centre, in Euclidean (not squared)
- *    units.  They are floats rounded outwards (up for upper, down for
- *    lower), which halves their memory: on large inputs touching fresh
- *    pages costs more than the looser bounds do.  They are kept valid across centre moves by adding/subtracting
- *    the shifts, and a row is skipped only when the bound decides with a
- *    relative margin, so pruning never changes a label except in exact ties.
+ *  - Order independence: the fit depends on the multiset of working rows
+ *    only.  Sums are exact in fixed point (see "Order-independent sums"),
+ *    random draws rank rows by a seeded hash of their values, ties
+ *    (relocation) break in that same order.  Only the reservoir sample
+ *    (sample_cap in the core) follows the input order.
+ *  - Hamerly's bounds: upper >= distance of row i to its centre and
+ *    lower <= distance to any other centre, in Euclidean (not squared)
+ *    units, stored relative to the summed centre moves (see
+ *    upper_bound()).  They are floats rounded outwards (up for upper,
+ *    down for lower), which halves their memory: on large inputs touching
+ *    fresh pages costs more than the looser bounds do.  A row is skipped
+ *    only when the bound decides with a relative margin, so pruning never
+ *    changes a label except in exact ties.
  *  - Randomness comes only from one sk_rng seeded with params->seed and
  *    consumed in a fixed order (sample, then restart 1, 2, ...).
  *  - The text decoder reads at most len bytes, never needs a terminator
@@ -28,6 +34,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The passes over the rows are compiled once per small dimension (2, 3, 4)
+ * besides the general case, so that the loops over features unroll: a
+ * pass body is SK_KM_INLINE and a dispatcher calls it with a constant dim.
+ */
+#if defined(__GNUC__)
+#define SK_KM_INLINE inline __attribute__((always_inline))
+#else
+#define SK_KM_INLINE inline
+#endif
+
+#define SK_KM_BY_DIM(dim, call_with) \
+	switch (dim) \
+	{ \
+		case 2: return call_with(2); \
+		case 3: return call_with(3); \
+		case 4: return call_with(4); \
+		default: return call_with(dim); \
+	}
 
 /* Larger working values could overflow squared distances. */
 #define SK_KM_MAX_ABS		1e150
@@ -47,7 +73,7 @@
  * ---------------------------------------------------------------------
  */
 
-static inline double
+static SK_KM_INLINE double
 sq_dist(const double *a, const double *b, int dim)
 {
 	double		s = 0.0;
@@ -63,7 +89,7 @@ sq_dist(const double *a, const double *b, int dim)
 }
 
 /* Nearest of k centres (lowest index on ties); returns its index. */
-static inline int
+static SK_KM_INLINE int
 nearest(const double *x, const double *cen, int k, int dim, double *d2out)
 {
 	int			best = 0;
@@ -275,28 +301,103 @@ sk_km_transform_row(const sk_km_model *model, const double *x, double *out)
 	return SK_OK;
 }
 
-/*
- * Estimate shift (mean) and scale (population sd) of g(x) per feature over
- * all n rows, two passes for accuracy.  Also rejects NaN/Inf, for every
- * transform, since this is the one pass that sees all the input, and raw
- * values beyond SK_KM_MAX_ABS when they are used untransformed.
+/* ---------------------------------------------------------------------
+ * Order-independent sums
+ * ---------------------------------------------------------------------
  *
- * A feature is treated as constant (scale 1) when all values are equal or
- * its variance is within rounding noise of zero (var <= (n eps mean)^2);
- * dividing by a noise-sized deviation would turn rounding into signal.
+ * A floating-point sum depends on the order of its terms, and the fit must
+ * not depend on the order of the rows.  So every sum the fit decides on is
+ * taken in fixed point: a term is multiplied by a power of two chosen from
+ * a bound on the terms (so that it stays below 2^62 in magnitude),
+ * truncated to an int64, and added exactly into a 128-bit integer.
+ * Integer addition is associative, so the sum depends only on the multiset
+ * of terms; each term loses less than 2^-61 of the bound, far less than
+ * a double sum of a million terms loses to rounding.  Exact sums can also
+ * be updated: Lloyd's iterations move only the rows that change cluster.
+ */
+
+typedef struct fx128
+{
+	uint64_t	lo;
+	int64_t		hi;
+} fx128;
+
+static inline void
+fx_add(fx128 *a, int64_t v)
+{
+	uint64_t	lo = a->lo + (uint64_t) v;
+
+	a->hi += (int64_t) (lo < a->lo) - (int64_t) (v < 0);
+	a->lo = lo;
+}
+
+/* The sum as a double (deterministic; within an ulp or two). */
+static double
+fx_double(fx128 a)
+{
+	double		two64 = 18446744073709551616.0;
+
+	if (a.hi < 0)
+	{
+		uint64_t	lo = ~a.lo + 1;
+		uint64_t	hi = ~(uint64_t) a.hi + (lo == 0);
+
+		return -((double) hi * two64 + (double) lo);
+	}
+	return (double) a.hi * two64 + (double) a.lo;
+}
+
+static inline int
+fx_less(fx128 a, fx128 b)
+{
+	return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo);
+}
+
+/*
+ * The power of two that maps terms of magnitude <= bound below 2^61 (2^62
+ * with the headroom that absorbs a bound exceeded by rounding).
+ */
+static double
+fx_scale(double bound)
+{
+	int			e;
+
+	if (!(bound > 0.0) || !isfinite(bound))
+		return 1.0;
+	(void) frexp(bound, &e);	/* bound < 2^e */
+	if (e < -950)
+		e = -950;
+	return ldexp(1.0, 61 - e);
+}
+
+static inline int64_t
+fx_term(double v, double scale)
+{
+	return (int64_t) (v * scale);
+}
+
+/* ---------------------------------------------------------------------
+ * Transform estimate
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Check every input row: NaN/Inf is SK_EDATA; with transform none a value
+ * beyond SK_KM_MAX_ABS is SK_EOVERFLOW (its squared distances could
+ * overflow).  Every row is looked at, so the status does not depend on
+ * which bad row comes first.  For the transforms also the range of g(x).
  */
 static sk_status
-estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
-				   double *lo, double *hi, const sk_tick *tick)
+check_input(const double *x, size_t n, int dim, sk_km_transform t,
+			double *lo, double *hi, const sk_tick *tick)
 {
-	sk_km_transform t = m->transform;
+	int			bad_data = 0,
+				too_big = 0;
 	size_t		i;
 	int			f;
 
 	for (f = 0; f < dim; f++)
 	{
-		m->shift[f] = 0.0;
-		m->scale[f] = 0.0;
 		lo[f] = INFINITY;
 		hi[f] = -INFINITY;
 	}
@@ -306,33 +407,67 @@ estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
 
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		if (!row_finite(r, dim))
-			return SK_EDATA;
-		if (t == SK_KM_NONE)
-		{
-			/* raw values feed squared distances directly */
-			for (f = 0; f < dim; f++)
-				if (!(fabs(r[f]) <= SK_KM_MAX_ABS))
-					return SK_EOVERFLOW;
-			continue;
-		}
 		for (f = 0; f < dim; f++)
 		{
-			double		y = pre_transform(t, r[f]);
+			double		y;
 
-			m->shift[f] += y;
+			if (!isfinite(r[f]))
+			{
+				bad_data = 1;
+				continue;
+			}
+			too_big |= t == SK_KM_NONE && !(fabs(r[f]) <= SK_KM_MAX_ABS);
+			y = pre_transform(t, r[f]);
 			lo[f] = y < lo[f] ? y : lo[f];
 			hi[f] = y > hi[f] ? y : hi[f];
 		}
 	}
-	if (t == SK_KM_NONE)
+	return bad_data ? SK_EDATA : too_big ? SK_EOVERFLOW : SK_OK;
+}
+
+/*
+ * Estimate shift (mean) and scale (population sd) of g(x) per feature over
+ * all n rows, two passes for accuracy, in fixed point (order-independent).
+ * lo/hi hold the range of g(x) from check_input().
+ *
+ * A feature is treated as constant (scale 1) when all values are equal or
+ * its variance is within rounding noise of zero (var <= (n eps mean)^2);
+ * dividing by a noise-sized deviation would turn rounding into signal.
+ */
+static sk_status
+estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
+				   const double *lo, const double *hi, fx128 *acc,
+				   double *sc, const sk_tick *tick)
+{
+	sk_km_transform t = m->transform;
+	size_t		i;
+	int			f;
+
+	for (f = 0; f < dim; f++)
 	{
-		for (f = 0; f < dim; f++)
-			m->scale[f] = 1.0;
+		m->shift[f] = 0.0;
+		m->scale[f] = 1.0;
+	}
+	if (t == SK_KM_NONE)
 		return SK_OK;
+	memset(acc, 0, sizeof(fx128) * dim);
+	for (f = 0; f < dim; f++)
+		sc[f] = fx_scale(fmax(fabs(lo[f]), fabs(hi[f])));
+	for (i = 0; i < n; i++)
+	{
+		const double *r = x + i * (size_t) dim;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		for (f = 0; f < dim; f++)
+			fx_add(&acc[f], fx_term(pre_transform(t, r[f]), sc[f]));
 	}
 	for (f = 0; f < dim; f++)
-		m->shift[f] = lo[f] == hi[f] ? lo[f] : m->shift[f] / (double) n;
+	{
+		m->shift[f] = lo[f] == hi[f] ? lo[f] : fx_double(acc[f]) / sc[f] / (double) n;
+		sc[f] = fx_scale((hi[f] - lo[f]) * (hi[f] - lo[f]));
+	}
+	memset(acc, 0, sizeof(fx128) * dim);
 	for (i = 0; i < n; i++)
 	{
 		const double *r = x + i * (size_t) dim;
@@ -343,15 +478,16 @@ estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
 		{
 			double		d = pre_transform(t, r[f]) - m->shift[f];
 
-			m->scale[f] += d * d;
+			fx_add(&acc[f], fx_term(d * d, sc[f]));
 		}
 	}
 	for (f = 0; f < dim; f++)
 	{
-		double		var = m->scale[f] / (double) n;
+		double		w = hi[f] - lo[f];
+		double		var = fx_double(acc[f]) / sc[f] / (double) n;
 		double		noise = (double) n * SK_KM_DBL_EPS * m->shift[f];
 
-		if (!isfinite(var) || !isfinite(m->shift[f]))
+		if (!isfinite(var) || !isfinite(m->shift[f]) || !isfinite(w * w))
 			return SK_EOVERFLOW;
 		m->scale[f] = (lo[f] == hi[f] || var <= noise * noise) ? 1.0 : sqrt(var);
 	}
@@ -362,6 +498,36 @@ estimate_transform(const double *x, size_t n, int dim, sk_km_model *m,
  * Fit workspace
  * ---------------------------------------------------------------------
  */
+
+/*
+ * Rows are ranked for the random draws of k-means++ by a seeded hash of
+ * their values (then by the values), never by their position.  A draw
+ * finds its row by a radix descent over the keys: bins of the top kbits
+ * bits, then of the next kbits within the chosen bin, and so on, with
+ * exact integer weights, so no sort is needed.  kbits grows with the rows
+ * (about 16 rows a top bin) up to SK_KM_KEY_BITS.
+ */
+#define SK_KM_KEY_BITS		12
+/* 2 + floor(ln k) <= 8 for k <= 1000 */
+#define SK_KM_MAX_TRIALS	8
+
+static int
+key_bits(size_t m)
+{
+	int			bits = 1;
+
+	while (bits < SK_KM_KEY_BITS && ((size_t) 1 << (bits + 4)) < m)
+		bits++;
+	return bits;
+}
+
+static int
+seed_trials(int k)
+{
+	int			trials = 2 + (int) log((double) k);
+
+	return trials > SK_KM_MAX_TRIALS ? SK_KM_MAX_TRIALS : trials;
+}
 
 typedef struct fit_ws
 {
@@ -375,16 +541,33 @@ typedef struct fit_ws
 	double	   *d2;
 	float	   *upper;
 	float	   *lower;
+	uint64_t   *key;			/* [m] seeded hash of each row's values */
+	int32_t    *label;			/* [m]; before Lloyd, seeding's bin_rows */
 	double	   *cen;			/* [k * dim] current centres */
-	double	   *cnew;			/* [k * dim] next centres, sums */
+	double	   *cnew;			/* [k * dim] next centres */
+	fx128	   *sum;			/* [k * dim] exact sums of each cluster */
+	fx128	   *acc;			/* [max(k, dim, trials)] scratch sums */
 	double	   *shift;			/* [k] centre moves of the last iteration */
-	double		max_shift;		/* largest of shift[] ... */
-	double		max_shift2;		/* ... the second largest ... */
-	int			max_shift_at;	/* ... and where the largest is */
+	double	   *drift;			/* [k] each centre's moves, summed */
+	double		max_drift;		/* the largest move of each iteration, summed */
 	double	   *half;			/* [k] half distance to the nearest other */
 	double	   *wcss;			/* [k] of the current run */
 	uint64_t   *count;			/* [k] */
-	int32_t    *label;			/* [m] */
+	int64_t    *reloc;			/* [3 * k] rows moved by relocate_empty */
+	int			nreloc;
+	double	   *lo;				/* [dim] range of the working rows */
+	double	   *hi;				/* [dim] */
+	double	   *xs;				/* [dim] fixed-point scale per feature */
+	double		box2;			/* squared diameter of the rows' box */
+	int			kbits;			/* key bits per descent level */
+	uint64_t   *bins_n;			/* [2^kbits] rows per top key bin */
+	uint64_t   *bins_w;			/* [2^kbits] D^2 weight per top key bin */
+	uint64_t   *bins_t;			/* [trials * 2^kbits] descent bins */
+	uint64_t   *bin_at;			/* [2^kbits + 1] start of each top bin in bin_rows */
+	uint32_t   *bin_rows;		/* [m] rows grouped by top key bin, or NULL */
+	double		d2max;			/* largest D^2 */
+	double		wscale;			/* D^2 -> integer weight */
+	int			uniform;		/* draw with weight 1 instead of D^2 */
 } fit_ws;
 
 static size_t
@@ -404,6 +587,22 @@ needs_copy(size_t n, const sk_km_params *p)
 	return p->transform != SK_KM_NONE || working_rows(n, p->sample_cap) < n;
 }
 
+/* Carve `count` items of `size` bytes (8-byte multiples) from *at. */
+static int
+carve(char **at, size_t *used, size_t count, size_t size, void **out)
+{
+	size_t		b;
+
+	if (!sk_size_mul(count, size, &b) || !sk_size_add(*used, b, used))
+		return 0;
+	if (*at != NULL)
+	{
+		*out = *at;
+		*at += b;
+	}
+	return 1;
+}
+
 /*
  * Lay out (or, with base NULL, only size) the fit workspace.  Returns 0 on
  * size_t overflow.
@@ -412,44 +611,51 @@ static int
 fit_layout(size_t m, int dim, int k, int copy, char *base, fit_ws *ws,
 		   size_t *bytes)
 {
-	size_t		rows_d,
-				kd,
-				nd,
-				t;
+	fit_ws		dummy;
+	char	   *at = base;
+	int			trials = seed_trials(k);
+	size_t		used = 0,
+				kd = (size_t) k * dim,
+				nacc = (size_t) (k > dim ? k : dim),
+				bins = (size_t) 1 << key_bits(m);
+	void	   *rows = NULL;
 
-	if (!sk_size_mul(copy ? m : 0, (size_t) dim, &rows_d) ||
-		!sk_size_mul((size_t) k, (size_t) dim, &kd))
+	if (ws == NULL)
+		ws = &dummy;
+	nacc = nacc > (size_t) trials ? nacc : (size_t) trials;
+	if (!carve(&at, &used, copy ? m : 0, sizeof(double) * (size_t) dim, &rows) ||
+		!carve(&at, &used, m, sizeof(double), (void **) &ws->d2) ||
+		!carve(&at, &used, m, sizeof(uint64_t), (void **) &ws->key) ||
+		!carve(&at, &used, kd, sizeof(double), (void **) &ws->cen) ||
+		!carve(&at, &used, kd, sizeof(double), (void **) &ws->cnew) ||
+		!carve(&at, &used, kd, sizeof(fx128), (void **) &ws->sum) ||
+		!carve(&at, &used, nacc, sizeof(fx128), (void **) &ws->acc) ||
+		!carve(&at, &used, k, sizeof(double), (void **) &ws->shift) ||
+		!carve(&at, &used, k, sizeof(double), (void **) &ws->drift) ||
+		!carve(&at, &used, k, sizeof(double), (void **) &ws->half) ||
+		!carve(&at, &used, k, sizeof(double), (void **) &ws->wcss) ||
+		!carve(&at, &used, k, sizeof(uint64_t), (void **) &ws->count) ||
+		!carve(&at, &used, 3 * (size_t) k, sizeof(int64_t), (void **) &ws->reloc) ||
+		!carve(&at, &used, dim, sizeof(double), (void **) &ws->lo) ||
+		!carve(&at, &used, dim, sizeof(double), (void **) &ws->hi) ||
+		!carve(&at, &used, dim, sizeof(double), (void **) &ws->xs) ||
+		!carve(&at, &used, bins, sizeof(uint64_t), (void **) &ws->bins_n) ||
+		!carve(&at, &used, bins, sizeof(uint64_t), (void **) &ws->bins_w) ||
+		!carve(&at, &used, bins * trials, sizeof(uint64_t), (void **) &ws->bins_t) ||
+		!carve(&at, &used, bins + 1, sizeof(uint64_t), (void **) &ws->bin_at) ||
+		/* last: 4-byte items keep everything before 8-byte aligned */
+		!carve(&at, &used, m, sizeof(int32_t), (void **) &ws->label))
 		return 0;
-	/* x + d2 (= upper/lower) + cen/cnew + shift/half/wcss/count */
-	if (!sk_size_mul(m, 1, &t) || !sk_size_add(rows_d, t, &nd) ||
-		!sk_size_add(nd, 2 * kd, &nd) || !sk_size_add(nd, 4 * (size_t) k, &nd) ||
-		!sk_size_mul(nd, sizeof(double), &nd) ||
-		!sk_size_mul(m, sizeof(int32_t), &t) || !sk_size_add(nd, t, bytes))
-		return 0;
+	*bytes = used;
 	if (base != NULL)
 	{
-		double	   *d = (double *) base;
-
 		ws->m = m;
-		ws->x = ws->rows = copy ? d : NULL;
-		d += rows_d;
-		ws->d2 = d;
-		ws->upper = (float *) d;
+		ws->kbits = key_bits(m);
+		ws->x = ws->rows = copy ? (double *) rows : NULL;
+		ws->upper = (float *) ws->d2;
 		ws->lower = ws->upper + m;
-		d += m;
-		ws->cen = d;
-		d += kd;
-		ws->cnew = d;
-		d += kd;
-		ws->shift = d;
-		d += k;
-		ws->half = d;
-		d += k;
-		ws->wcss = d;
-		d += k;
-		ws->count = (uint64_t *) d;
-		d += k;
-		ws->label = (int32_t *) d;
+		/* seeding borrows the labels' memory for its bin index */
+		ws->bin_rows = m <= UINT32_MAX ? (uint32_t *) ws->label : NULL;
 	}
 	return 1;
 }
@@ -491,8 +697,8 @@ sk_km_reservoir_slot(sk_rng *rng, uint64_t seen, uint64_t cap, uint64_t *slot)
 /*
  * Point ws->x at the working rows: the input itself, or a copy (all rows
  * or a reservoir sample) in the transformed space.  Transformed values are
- * bounded (|z| <= sqrt(n)), and raw ones were bounded by
- * estimate_transform(), so no magnitude check is needed here.
+ * bounded (|z| <= sqrt(n)), and raw ones were bounded by check_input(),
+ * so no magnitude check is needed here.
  */
 static sk_status
 build_working_rows(const double *x, size_t n, const sk_km_model *m,
@@ -530,32 +736,139 @@ build_working_rows(const double *x, size_t n, const sk_km_model *m,
 	return SK_OK;
 }
 
-/* tol * mean over features of the population variance of the working rows */
-static double
-absolute_tol(const fit_ws *ws, int dim, double tol, double *mean, double *var)
+/* A seeded hash of a row's values (bit patterns, so platform-independent). */
+static SK_KM_INLINE uint64_t
+row_key(const double *r, int dim, uint64_t seed)
 {
+	uint64_t	h = seed;
+	int			f;
+
+	for (f = 0; f < dim; f++)
+	{
+		uint64_t	bits;
+
+		memcpy(&bits, &r[f], sizeof(bits));
+		h ^= bits;
+		h = sk_splitmix64(&h);
+	}
+	return h;
+}
+
+/* Total order of rows by their values' bit patterns. */
+static int
+row_cmp_bits(const double *a, const double *b, int dim)
+{
+	int			f;
+
+	for (f = 0; f < dim; f++)
+	{
+		uint64_t	u,
+					v;
+
+		memcpy(&u, &a[f], sizeof(u));
+		memcpy(&v, &b[f], sizeof(v));
+		if (u != v)
+			return u < v ? -1 : 1;
+	}
+	return 0;
+}
+
+/* Row a comes before row b in the canonical order (key, then values). */
+static int
+row_before(const fit_ws *ws, int dim, size_t a, size_t b)
+{
+	if (ws->key[a] != ws->key[b])
+		return ws->key[a] < ws->key[b];
+	return row_cmp_bits(ws->x + a * dim, ws->x + b * dim, dim) < 0;
+}
+
+/*
+ * One pass over the working rows: their keys, rows per top key bin, the
+ * range of each feature, the fixed-point scale of each feature (for the
+ * cluster sums) and the squared diameter of the bounding box (a bound on
+ * every squared distance between rows and centres).
+ */
+static SK_KM_INLINE sk_status
+prepare_rows_dim(fit_ws *ws, int dim, uint64_t seed, const sk_tick *tick)
+{
+	size_t		i;
+	int			f;
+
+	memset(ws->bins_n, 0, sizeof(uint64_t) << ws->kbits);
+	for (f = 0; f < dim; f++)
+	{
+		ws->lo[f] = INFINITY;
+		ws->hi[f] = -INFINITY;
+	}
+	for (i = 0; i < ws->m; i++)
+	{
+		const double *r = ws->x + i * dim;
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		ws->key[i] = row_key(r, dim, seed);
+		ws->bins_n[ws->key[i] >> (64 - ws->kbits)]++;
+		for (f = 0; f < dim; f++)
+		{
+			ws->lo[f] = r[f] < ws->lo[f] ? r[f] : ws->lo[f];
+			ws->hi[f] = r[f] > ws->hi[f] ? r[f] : ws->hi[f];
+		}
+	}
+	ws->box2 = 0.0;
+	for (f = 0; f < dim; f++)
+	{
+		double		w = ws->hi[f] - ws->lo[f];
+
+		ws->box2 += w * w;
+		ws->xs[f] = fx_scale(fmax(fabs(ws->lo[f]), fabs(ws->hi[f])));
+	}
+	return isfinite(ws->box2) ? SK_OK : SK_EOVERFLOW;
+}
+
+static sk_status
+prepare_rows(fit_ws *ws, int dim, uint64_t seed, const sk_tick *tick)
+{
+#define SK_KM_CALL(d) prepare_rows_dim(ws, d, seed, tick)
+	SK_KM_BY_DIM(dim, SK_KM_CALL)
+#undef SK_KM_CALL
+}
+
+/*
+ * tol * mean over features of the population variance of the working
+ * rows (cen and cnew serve as scratch for the means and scales).
+ */
+static double
+absolute_tol(fit_ws *ws, int dim, double tol)
+{
+	double	   *mean = ws->cen;
+	double	   *vs = ws->cnew;
 	size_t		i;
 	int			f;
 	double		tot = 0.0;
 
 	if (tol == 0.0)
 		return 0.0;
-	for (f = 0; f < dim; f++)
-		mean[f] = var[f] = 0.0;
+	memset(ws->acc, 0, sizeof(fx128) * dim);
 	for (i = 0; i < ws->m; i++)
 		for (f = 0; f < dim; f++)
-			mean[f] += ws->x[i * dim + f];
+			fx_add(&ws->acc[f], fx_term(ws->x[i * dim + f], ws->xs[f]));
 	for (f = 0; f < dim; f++)
-		mean[f] /= (double) ws->m;
+	{
+		double		w = ws->hi[f] - ws->lo[f];
+
+		mean[f] = fx_double(ws->acc[f]) / ws->xs[f] / (double) ws->m;
+		vs[f] = fx_scale(w * w);
+	}
+	memset(ws->acc, 0, sizeof(fx128) * dim);
 	for (i = 0; i < ws->m; i++)
 		for (f = 0; f < dim; f++)
 		{
 			double		d = ws->x[i * dim + f] - mean[f];
 
-			var[f] += d * d;
+			fx_add(&ws->acc[f], fx_term(d * d, vs[f]));
 		}
 	for (f = 0; f < dim; f++)
-		tot += var[f] / (double) ws->m;
+		tot += fx_double(ws->acc[f]) / vs[f] / (double) ws->m;
 	return tol * (tot / dim);
 }
 
@@ -564,63 +877,336 @@ absolute_tol(const fit_ws *ws, int dim, double tol, double *mean, double *var)
  * ---------------------------------------------------------------------
  */
 
-/* 2 + floor(ln k) <= 8 for k <= 1000 */
-#define SK_KM_MAX_TRIALS	8
+/*
+ * The scale that turns D^2 values <= bound into integer weights whose sum
+ * over all m rows stays below 2^62.
+ */
+static double
+weight_scale(double bound, size_t m)
+{
+	int			bits = 0;
+
+	while (bits < 62 && ((uint64_t) 1 << bits) < m)
+		bits++;
+	return ldexp(fx_scale(bound), -bits);
+}
+
+static inline uint64_t
+draw_weight(const fit_ws *ws, size_t i)
+{
+	return ws->uniform ? 1 : (uint64_t) (ws->d2[i] * ws->wscale);
+}
+
+/* Sum the draw weights by top key bin. */
+static void
+bin_weights(fit_ws *ws)
+{
+	size_t		i;
+
+	memset(ws->bins_w, 0, sizeof(uint64_t) << ws->kbits);
+	for (i = 0; i < ws->m; i++)
+		ws->bins_w[ws->key[i] >> (64 - ws->kbits)] += draw_weight(ws, i);
+}
+
+/* One draw on its way down the key bits. */
+typedef struct key_draw
+{
+	uint64_t	r;				/* threshold left within the key range */
+	uint64_t	prefix;			/* the key bits fixed so far ... */
+	int			fixed;			/* ... and how many, from the top */
+	size_t		row;			/* the drawn row, or SIZE_MAX */
+} key_draw;
+
+/* Fix the next `chunk` key bits: the bin where the running sum passes r. */
+static void
+descend(key_draw *d, const uint64_t *bins, int chunk)
+{
+	uint64_t	cum = 0;
+	int			b;
+
+	for (b = 0; b < (1 << chunk) - 1; b++)
+	{
+		if (d->r < cum + bins[b])
+			break;
+		cum += bins[b];
+	}
+	d->r -= cum;
+	d->fixed += chunk;
+	d->prefix |= (uint64_t) b << (64 - d->fixed);
+}
 
 /*
- * Draw trials rows, each with probability proportional to d2[i] (pot is
- * the sum of d2), in one pass: the thresholds are visited in increasing
- * order, and each draw keeps its own slot so the result does not depend
- * on the order.
+ * Rows with one full key but different values (a 64-bit hash collision):
+ * walk them in the order of their values' bit patterns, one pass for
+ * each distinct row.  Practically never runs.
  */
-static void
-draw_candidates(const double *d2, size_t m, double pot, sk_rng *rng,
-				int trials, size_t *cand)
+static size_t
+draw_among_equal_keys(const fit_ws *ws, int dim, uint64_t key, uint64_t r)
 {
-	double		r[SK_KM_MAX_TRIALS];
-	int			order[SK_KM_MAX_TRIALS];
-	double		cum = 0.0;
-	size_t		last = 0;
-	size_t		i;
-	int			t,
-				next = 0;
+	size_t		prev = SIZE_MAX;
+
+	for (;;)
+	{
+		size_t		best = SIZE_MAX,
+					i;
+		uint64_t	w = 0;
+
+		for (i = 0; i < ws->m; i++)
+		{
+			uint64_t	wi;
+			int			c;
+
+			if (ws->key[i] != key || (wi = draw_weight(ws, i)) == 0)
+				continue;
+			if (prev != SIZE_MAX &&
+				row_cmp_bits(ws->x + i * dim, ws->x + prev * dim, dim) <= 0)
+				continue;
+			c = best == SIZE_MAX ? -1 :
+				row_cmp_bits(ws->x + i * dim, ws->x + best * dim, dim);
+			if (c < 0)
+			{
+				best = i;
+				w = wi;
+			}
+			else if (c == 0)
+				w += wi;
+		}
+		if (best == SIZE_MAX)
+			return prev == SIZE_MAX ? 0 : prev; /* not reached: r < total */
+		if (r < w)
+			return best;
+		r -= w;
+		prev = best;
+	}
+}
+
+/*
+ * Row i in a level of the descent: add its weight to the bins of every
+ * open draw whose key prefix it shares, and note whether those rows all
+ * have the same values.  The order of the visits does not matter: the
+ * bins are integer sums, and first[t] is only used when every row it
+ * stands for has the same values.
+ */
+static SK_KM_INLINE void
+draw_visit(fit_ws *ws, int dim, const key_draw *d, int trials, size_t *first,
+		   int *same, size_t i)
+{
+	uint64_t	key = ws->key[i];
+	int			t;
 
 	for (t = 0; t < trials; t++)
 	{
-		int			u = t;
+		uint64_t	w;
+		int			chunk;
 
-		r[t] = sk_rng_uniform(rng) * pot;
-		while (u > 0 && r[order[u - 1]] > r[t])
-		{
-			order[u] = order[u - 1];
-			u--;
-		}
-		order[u] = t;
-	}
-	for (i = 0; i < m && next < trials; i++)
-	{
-		if (d2[i] <= 0.0)
+		if (d[t].row != SIZE_MAX ||
+			((key ^ d[t].prefix) >> (64 - d[t].fixed)) != 0 ||
+			(w = draw_weight(ws, i)) == 0)
 			continue;
-		cum += d2[i];
-		last = i;
-		while (next < trials && cum > r[order[next]])
-			cand[order[next++]] = i;
+		chunk = 64 - d[t].fixed < ws->kbits ? 64 - d[t].fixed : ws->kbits;
+		if (chunk > 0)
+			ws->bins_t[((size_t) t << ws->kbits) +
+					   ((key >> (64 - d[t].fixed - chunk)) & ((1u << chunk) - 1))] += w;
+		if (first[t] == SIZE_MAX)
+			first[t] = i;
+		else if (same[t] &&
+				 row_cmp_bits(ws->x + i * dim, ws->x + first[t] * dim, dim) != 0)
+			same[t] = 0;
 	}
-	/* rounding left a threshold beyond the running sum: the last row */
-	while (next < trials)
-		cand[order[next++]] = last;
 }
 
-/* Potential for each candidate if it were added as a centre. */
-static sk_status
-trial_potentials(const fit_ws *ws, int dim, const size_t *cand, int trials,
-				 double *pot, const sk_tick *tick)
+/*
+ * Group the rows by top key bin (a counting sort into bin_rows, which
+ * borrows the labels' memory until Lloyd starts), so that the levels of a
+ * draw below the top visit only the rows of the bins drawn.  bins_w is
+ * scratch here; add_centre() fills it afterwards.
+ */
+static void
+build_bin_index(fit_ws *ws)
 {
+	size_t		bins = (size_t) 1 << ws->kbits,
+				b,
+				i;
+
+	if (ws->bin_rows == NULL)
+		return;
+	ws->bin_at[0] = 0;
+	for (b = 0; b < bins; b++)
+	{
+		ws->bins_w[b] = ws->bin_at[b];
+		ws->bin_at[b + 1] = ws->bin_at[b] + ws->bins_n[b];
+	}
+	for (i = 0; i < ws->m; i++)
+		ws->bin_rows[ws->bins_w[ws->key[i] >> (64 - ws->kbits)]++] = (uint32_t) i;
+}
+
+/*
+ * Draw `trials` rows, each with probability draw_weight() / total, in the
+ * canonical order of the rows (key, then values), so the result does not
+ * depend on where a row sits.  `top` holds the weights by top key bin.
+ * All draws descend together, one pass over the keys per level; a level
+ * ends a draw when the positive rows left in its range are all the same
+ * values (usually after one or two levels).
+ */
+static sk_status
+draw_rows(fit_ws *ws, int dim, const uint64_t *top, int trials, sk_rng *rng,
+		  size_t *out, const sk_tick *tick)
+{
+	key_draw	d[SK_KM_MAX_TRIALS];
+	size_t		first[SK_KM_MAX_TRIALS];
+	int			same[SK_KM_MAX_TRIALS];
+	uint64_t	total = 0;
+	int			t,
+				open = trials,
+				b;
+	size_t		i;
+
+	for (b = 0; b < (1 << ws->kbits); b++)
+		total += top[b];
+	for (t = 0; t < trials; t++)
+	{
+		d[t].r = sk_rng_below(rng, total);
+		d[t].prefix = 0;
+		d[t].fixed = 0;
+		d[t].row = SIZE_MAX;
+		descend(&d[t], top, ws->kbits);
+	}
+	while (open > 0)
+	{
+		/* the top bins of the open draws: most rows fail this one test */
+		uint64_t	want[((1 << SK_KM_KEY_BITS) + 63) / 64] = {0};
+
+		for (t = 0; t < trials; t++)
+		{
+			uint64_t	top = d[t].prefix >> (64 - ws->kbits);
+
+			memset(ws->bins_t + ((size_t) t << ws->kbits), 0,
+				   sizeof(uint64_t) << ws->kbits);
+			first[t] = SIZE_MAX;
+			same[t] = 1;
+			if (d[t].row == SIZE_MAX)
+				want[top >> 6] |= (uint64_t) 1 << (top & 63);
+		}
+		if (ws->bin_rows != NULL)
+		{
+			/* only the rows of the wanted top bins, each bin once */
+			size_t		seen = 0;
+
+			for (b = 0; b < (1 << ws->kbits); b++)
+			{
+				uint64_t	p;
+
+				if (((want[b >> 6] >> (b & 63)) & 1) == 0)
+				{
+					b |= 63 * (want[b >> 6] == 0);	/* skip an empty word */
+					continue;
+				}
+				for (p = ws->bin_at[b]; p < ws->bin_at[b + 1]; p++, seen++)
+				{
+					if (SK_KM_TICK(seen, tick))
+						return SK_ECANCEL;
+					draw_visit(ws, dim, d, trials, first, same, ws->bin_rows[p]);
+				}
+			}
+		}
+		else
+			for (i = 0; i < ws->m; i++)
+			{
+				uint64_t	top = ws->key[i] >> (64 - ws->kbits);
+
+				if (SK_KM_TICK(i, tick))
+					return SK_ECANCEL;
+				if (((want[top >> 6] >> (top & 63)) & 1) != 0)
+					draw_visit(ws, dim, d, trials, first, same, i);
+			}
+		for (t = 0; t < trials; t++)
+		{
+			if (d[t].row != SIZE_MAX)
+				continue;
+			if (same[t])
+				d[t].row = first[t];
+			else if (d[t].fixed == 64)
+				d[t].row = draw_among_equal_keys(ws, dim, d[t].prefix, d[t].r);
+			else
+			{
+				int			chunk = 64 - d[t].fixed < ws->kbits ? 64 - d[t].fixed : ws->kbits;
+
+				descend(&d[t], ws->bins_t + ((size_t) t << ws->kbits), chunk);
+				continue;
+			}
+			open--;
+		}
+	}
+	for (t = 0; t < trials; t++)
+		out[t] = d[t].row;
+	return SK_OK;
+}
+
+/*
+ * Make row c centre j: update D^2, its maximum and (unless last) the draw
+ * weights by top key bin.  The weights are scaled for the previous
+ * largest D^2 (which bounds the new values); when the largest shrank so
+ * much that the weights lost their resolution, they are binned again.
+ */
+static SK_KM_INLINE sk_status
+add_centre_dim(fit_ws *ws, int dim, int j, size_t c, int last, const sk_tick *tick)
+{
+	double	   *xc = ws->cen + (size_t) j * dim;
+	double		newmax = 0.0;
+	size_t		i;
+
+	memcpy(xc, ws->x + c * dim, sizeof(double) * dim);
+	ws->uniform = 0;
+	ws->wscale = weight_scale(j == 0 ? ws->box2 : ws->d2max, ws->m);
+	memset(ws->bins_w, 0, sizeof(uint64_t) << ws->kbits);
+	for (i = 0; i < ws->m; i++)
+	{
+		double		d = sq_dist(ws->x + i * dim, xc, dim);
+
+		if (SK_KM_TICK(i, tick))
+			return SK_ECANCEL;
+		if (j == 0 || d < ws->d2[i])
+			ws->d2[i] = d;
+		else
+			d = ws->d2[i];
+		newmax = d > newmax ? d : newmax;
+		if (!last)
+			ws->bins_w[ws->key[i] >> (64 - ws->kbits)] += (uint64_t) (d * ws->wscale);
+	}
+	ws->d2max = newmax;
+	if (!last && newmax > 0.0 && newmax * ws->wscale < 1073741824.0)
+	{
+		ws->wscale = weight_scale(newmax, ws->m);
+		bin_weights(ws);
+	}
+	return SK_OK;
+}
+
+static sk_status
+add_centre(fit_ws *ws, int dim, int j, size_t c, int last, const sk_tick *tick)
+{
+#define SK_KM_CALL(d) add_centre_dim(ws, d, j, c, last, tick)
+	SK_KM_BY_DIM(dim, SK_KM_CALL)
+#undef SK_KM_CALL
+}
+
+/* Potential (sum of D^2) for each candidate if it were added as a centre. */
+static SK_KM_INLINE sk_status
+trial_potentials_dt(const fit_ws *ws, int dim, int trials, const size_t *cand,
+					fx128 *pot, const sk_tick *tick)
+{
+	const double *c[SK_KM_MAX_TRIALS];
+	uint64_t	lo[SK_KM_MAX_TRIALS],
+				hi[SK_KM_MAX_TRIALS];
+	double		s = fx_scale(ws->d2max);
 	size_t		i;
 	int			t;
 
 	for (t = 0; t < trials; t++)
-		pot[t] = 0.0;
+	{
+		c[t] = ws->x + cand[t] * dim;
+		lo[t] = hi[t] = 0;
+	}
 	for (i = 0; i < ws->m; i++)
 	{
 		const double *x = ws->x + i * dim;
@@ -630,72 +1216,88 @@ trial_potentials(const fit_ws *ws, int dim, const size_t *cand, int trials,
 			return SK_ECANCEL;
 		for (t = 0; t < trials; t++)
 		{
-			double		d = sq_dist(x, ws->x + cand[t] * dim, dim);
+			double		d = sq_dist(x, c[t], dim);
+			uint64_t	v;
 
-			pot[t] += d < u ? d : u;
+			d = d < u ? d : u;
+			/* fx_add() of a term that is never negative */
+			v = (uint64_t) fx_term(d, s);
+			lo[t] += v;
+			hi[t] += lo[t] < v;
 		}
+	}
+	for (t = 0; t < trials; t++)
+	{
+		pot[t].lo = lo[t];
+		pot[t].hi = (int64_t) hi[t];
 	}
 	return SK_OK;
 }
 
-/* Make row c centre j: update D^2 in ws->d2 and the potential. */
-static sk_status
-add_centre(fit_ws *ws, int dim, int j, size_t c, double *pot,
-		   const sk_tick *tick)
+/* The common trial counts (2, 3, 4: k up to 20) get loops of their own. */
+static SK_KM_INLINE sk_status
+trial_potentials_dim(const fit_ws *ws, int dim, const size_t *cand,
+					 int trials, fx128 *pot, const sk_tick *tick)
 {
-	const double *xc = ws->x + c * dim;
-	double		sum = 0.0;
-	size_t		i;
-
-	memcpy(ws->cen + (size_t) j * dim, xc, sizeof(double) * dim);
-	for (i = 0; i < ws->m; i++)
+	switch (trials)
 	{
-		double		d = sq_dist(ws->x + i * dim, xc, dim);
-
-		if (SK_KM_TICK(i, tick))
-			return SK_ECANCEL;
-		if (j == 0 || d < ws->d2[i])
-			ws->d2[i] = d;
-		sum += ws->d2[i];
+		case 2:
+			return trial_potentials_dt(ws, dim, 2, cand, pot, tick);
+		case 3:
+			return trial_potentials_dt(ws, dim, 3, cand, pot, tick);
+		case 4:
+			return trial_potentials_dt(ws, dim, 4, cand, pot, tick);
+		default:
+			return trial_potentials_dt(ws, dim, trials, cand, pot, tick);
 	}
-	*pot = sum;
-	return SK_OK;
+}
+
+static sk_status
+trial_potentials(const fit_ws *ws, int dim, const size_t *cand, int trials,
+				 fx128 *pot, const sk_tick *tick)
+{
+#define SK_KM_CALL(d) trial_potentials_dim(ws, d, cand, trials, pot, tick)
+	SK_KM_BY_DIM(dim, SK_KM_CALL)
+#undef SK_KM_CALL
 }
 
 /*
- * Greedy k-means++: each new centre is the best of 2 + floor(ln k) rows
- * drawn by D^2 weighting (lowest resulting potential, the first drawn on
- * ties).  A zero potential before k centres means every row already
- * coincides with a centre: fewer than k distinct rows.
+ * Greedy k-means++: the first centre is a uniform draw, each next one the
+ * best of 2 + floor(ln k) rows drawn by D^2 weighting (lowest resulting
+ * potential, the first drawn on ties).  A largest D^2 of zero before k
+ * centres means every row already coincides with a centre: fewer than k
+ * distinct rows.
  */
 static sk_status
 seed_plus_plus(fit_ws *ws, int dim, int k, sk_rng *rng, const sk_tick *tick)
 {
-	int			trials = 2 + (int) log((double) k);
-	double		pot;
+	int			trials = seed_trials(k);
+	size_t		first;
 	int			j;
 	sk_status	st;
 
-	if (trials > SK_KM_MAX_TRIALS)
-		trials = SK_KM_MAX_TRIALS;
-	st = add_centre(ws, dim, 0, (size_t) sk_rng_below(rng, ws->m), &pot, tick);
+	build_bin_index(ws);
+	ws->uniform = 1;
+	st = draw_rows(ws, dim, ws->bins_n, 1, rng, &first, tick);
+	if (st == SK_OK)
+		st = add_centre(ws, dim, 0, first, k == 1, tick);
 	for (j = 1; j < k && st == SK_OK; j++)
 	{
 		size_t		cand[SK_KM_MAX_TRIALS];
-		double		tpot[SK_KM_MAX_TRIALS];
 		int			best = 0,
 					t;
 
-		if (!(pot > 0.0))
+		if (!(ws->d2max > 0.0))
 			return SK_EINVAL;
-		draw_candidates(ws->d2, ws->m, pot, rng, trials, cand);
-		st = trial_potentials(ws, dim, cand, trials, tpot, tick);
+		st = draw_rows(ws, dim, ws->bins_w, trials, rng, cand, tick);
+		if (st == SK_OK)
+			st = trial_potentials(ws, dim, cand, trials, ws->acc, tick);
 		if (st != SK_OK)
 			return st;
 		for (t = 1; t < trials; t++)
-			if (tpot[t] < tpot[best])
+			if (fx_less(ws->acc[t], ws->acc[best]))
 				best = t;
-		st = add_centre(ws, dim, j, cand[best], &pot, tick);
+		st = add_centre(ws, dim, j, cand[best], j == k - 1, tick);
 	}
 	return st;
 }
@@ -741,7 +1343,7 @@ has_k_distinct(fit_ws *ws, int dim, int k)
  */
 
 /* Nearest and second-nearest squared distances; returns the nearest. */
-static inline int
+static SK_KM_INLINE int
 nearest_two(const double *x, const double *cen, int k, int dim,
 			double *d1, double *d2)
 {
@@ -799,13 +1401,13 @@ centre_halves(fit_ws *ws, int k, int dim)
 #define SK_KM_FLT_TINY		1e-44
 #define SK_KM_FLT_CLAMP		3.0e38
 
-static inline float
+static SK_KM_INLINE float
 float_up(double v)
 {
 	return (float) (v + fabs(v) * SK_KM_FLT_WIDEN + SK_KM_FLT_TINY);
 }
 
-static inline float
+static SK_KM_INLINE float
 float_down(double v)
 {
 	v = v - fabs(v) * SK_KM_FLT_WIDEN - SK_KM_FLT_TINY;
@@ -813,85 +1415,153 @@ float_down(double v)
 }
 
 /*
- * Can row i keep centre a without a full scan?  First by the bounds alone
- * (after applying the last iteration's centre moves to them), then after
- * tightening the upper bound to the exact distance.
+ * Hamerly's bounds are stored relative to the summed centre moves, so a
+ * row whose label is confirmed by them costs no store: the stored upper
+ * is u - drift[a] and the stored lower l + max_drift, where u bounds the
+ * distance to its own centre a and l the distance to every other one.
+ * As centres move, u grows by a's moves and l shrinks by the largest
+ * move of each iteration, which the sums do implicitly.
  */
-static inline int
-hamerly_keeps(fit_ws *ws, const double *x, int a, size_t i, int dim)
+static SK_KM_INLINE double
+upper_bound(const fit_ws *ws, int a, size_t i)
 {
-	double		bound;
+	return (double) ws->upper[i] + ws->drift[a];
+}
 
-	double		up = (double) ws->upper[i] + ws->shift[a];
-	double		lo = (double) ws->lower[i] -
-		((a == ws->max_shift_at) ? ws->max_shift2 : ws->max_shift);
+static SK_KM_INLINE double
+lower_bound(const fit_ws *ws, size_t i)
+{
+	return (double) ws->lower[i] - ws->max_drift;
+}
 
-	ws->lower[i] = float_down(lo);
-	bound = ws->half[a] > lo ? ws->half[a] : lo;
-	bound *= 1.0 - SK_KM_BOUND_SLACK;
-	if (up < bound)
-	{
-		ws->upper[i] = float_up(up);
-		return 1;
-	}
-	up = sqrt(sq_dist(x, ws->cen + (size_t) a * dim, dim));
-	ws->upper[i] = float_up(up);
-	return up < bound;
+static SK_KM_INLINE void
+set_bounds(fit_ws *ws, size_t i, int a, double u, double l)
+{
+	ws->upper[i] = float_up(u - ws->drift[a]);
+	ws->lower[i] = float_down(l + ws->max_drift);
 }
 
 /*
- * One assignment step over all rows; accumulates the sums of each cluster
- * into cnew and count.  On the first iteration (first != 0) every row is
- * labelled from scratch.  *changed counts label changes.
+ * The distance below which row i surely keeps centre a: half the distance
+ * from a to its nearest other centre, or the lower bound on the other
+ * centres, with a relative margin against rounding.
  */
-static sk_status
-assign_step(fit_ws *ws, int k, int dim, int first, size_t *changed,
+static SK_KM_INLINE double
+keep_bound(const fit_ws *ws, int a, size_t i)
+{
+	double		lo = lower_bound(ws, i);
+
+	return (ws->half[a] > lo ? ws->half[a] : lo) * (1.0 - SK_KM_BOUND_SLACK);
+}
+
+/*
+ * Can row i keep centre a without a full scan?  First by the bounds alone,
+ * then after tightening the upper bound to the exact distance.
+ */
+static SK_KM_INLINE int
+hamerly_keeps(fit_ws *ws, const double *x, int a, size_t i, int dim)
+{
+	double		bound = keep_bound(ws, a, i);
+	double		up;
+
+	if (upper_bound(ws, a, i) < bound)
+		return 1;
+	up = sqrt(sq_dist(x, ws->cen + (size_t) a * dim, dim));
+	ws->upper[i] = float_up(up - ws->drift[a]);
+	return up < bound;
+}
+
+/* Add row x to (sign 1) or remove it from (sign -1) cluster a's sums. */
+static SK_KM_INLINE void
+move_row(fit_ws *ws, const double *x, int dim, int a, int64_t sign)
+{
+	fx128	   *s = ws->sum + (size_t) a * dim;
+	int			f;
+
+	for (f = 0; f < dim; f++)
+		fx_add(&s[f], sign * fx_term(x[f], ws->xs[f]));
+	ws->count[a] += (uint64_t) sign;
+}
+
+/*
+ * One assignment step over all rows.  The exact sums of each cluster in
+ * ws->sum follow the labels: the first iteration (first != 0) labels every
+ * row from scratch and sums them all, later ones move only the rows that
+ * change cluster.  *changed counts label changes.
+ */
+static SK_KM_INLINE sk_status
+assign_step_dim(fit_ws *ws, int k, int dim, int first, size_t *changed,
 			const sk_tick *tick)
 {
 	const double *cen = ws->cen;
 	size_t		i;
 	size_t		nchanged = 0;
+	int			r;
 
-	memset(ws->cnew, 0, sizeof(double) * (size_t) k * dim);
-	memset(ws->count, 0, sizeof(uint64_t) * k);
-	if (!first)
+	if (first)
+	{
+		memset(ws->sum, 0, sizeof(fx128) * (size_t) k * dim);
+		memset(ws->count, 0, sizeof(uint64_t) * k);
+	}
+	else
 		centre_halves(ws, k, dim);
 	for (i = 0; i < ws->m; i++)
 	{
 		const double *x = ws->x + i * dim;
 		int			a = first ? -1 : ws->label[i];
-		double	   *sum;
-		int			f;
+		double		d1,
+					d2;
+		int			b;
 
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		if (a < 0 || !hamerly_keeps(ws, x, a, i, dim))
-		{
-			double		d1,
-						d2;
-			int			b = nearest_two(x, cen, k, dim, &d1, &d2);
-
-			nchanged += b != a;
-			ws->label[i] = a = b;
-			ws->upper[i] = float_up(sqrt(d1));
-			ws->lower[i] = float_down(sqrt(d2));
-		}
-		sum = ws->cnew + (size_t) a * dim;
-		for (f = 0; f < dim; f++)
-			sum[f] += x[f];
-		ws->count[a]++;
+		if (a >= 0 && hamerly_keeps(ws, x, a, i, dim))
+			continue;
+		b = nearest_two(x, cen, k, dim, &d1, &d2);
+		set_bounds(ws, i, b, sqrt(d1), sqrt(d2));
+		if (b == a)
+			continue;
+		nchanged++;
+		if (a >= 0)
+			move_row(ws, x, dim, a, -1);
+		move_row(ws, x, dim, b, 1);
+		ws->label[i] = b;
 	}
+
+	/*
+	 * relocate_empty() relabelled the rows it moved; count their changes
+	 * against the cluster they came from, as if it had not.
+	 */
+	for (r = 0; r < ws->nreloc; r++)
+	{
+		int			now = ws->label[ws->reloc[3 * r]];
+
+		if (now == (int) ws->reloc[3 * r + 1])
+			nchanged--;
+		else if (now == (int) ws->reloc[3 * r + 2])
+			nchanged++;
+	}
+	ws->nreloc = 0;
 	*changed = nchanged;
 	return SK_OK;
 }
 
+static sk_status
+assign_step(fit_ws *ws, int k, int dim, int first, size_t *changed,
+			const sk_tick *tick)
+{
+#define SK_KM_CALL(d) assign_step_dim(ws, k, d, first, changed, tick)
+	SK_KM_BY_DIM(dim, SK_KM_CALL)
+#undef SK_KM_CALL
+}
+
 /*
  * Give each empty cluster the row farthest from its own centre (taking no
- * row that is the last of its cluster), as scikit-learn does.  Works on the
- * sums in cnew, before they are divided.  Labels stay as they are: the next
- * assignment moves the row.  The distances borrow the bounds' memory;
- * the bounds are then reset to infinity and 0, valid if useless: one
- * iteration of full scans is the price of a rare event.
+ * row that is the last of its cluster; ties in canonical row order), as
+ * scikit-learn does.  The row is moved in the sums and relabelled.  The
+ * distances borrow the bounds' memory; the bounds are then reset to
+ * infinity and 0, valid if useless: one iteration of full scans is the
+ * price of a rare event.
  */
 static sk_status
 relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
@@ -916,13 +1586,14 @@ relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
 	{
 		size_t		pick = ws->m;
 		double		pick_d = -1.0;
-		int			from,
-					f;
+		int			from;
 
 		if (ws->count[j] != 0)
 			continue;
 		for (i = 0; i < ws->m; i++)
-			if (far[i] > pick_d && ws->count[ws->label[i]] > 1)
+			if (ws->count[ws->label[i]] > 1 &&
+				(far[i] > pick_d ||
+				 (far[i] == pick_d && pick < ws->m && row_before(ws, dim, i, pick))))
 			{
 				pick = i;
 				pick_d = far[i];
@@ -931,20 +1602,18 @@ relocate_empty(fit_ws *ws, int k, int dim, const sk_tick *tick)
 			break;				/* cannot happen while k <= distinct rows */
 		far[pick] = -1.0;
 		from = ws->label[pick];
-		for (f = 0; f < dim; f++)
-		{
-			double		v = ws->x[pick * dim + f];
-
-			ws->cnew[(size_t) from * dim + f] -= v;
-			ws->cnew[(size_t) j * dim + f] = v;
-		}
-		ws->count[from]--;
-		ws->count[j] = 1;
+		move_row(ws, ws->x + pick * dim, dim, from, -1);
+		move_row(ws, ws->x + pick * dim, dim, j, 1);
+		ws->label[pick] = j;
+		ws->reloc[3 * ws->nreloc] = (int64_t) pick;
+		ws->reloc[3 * ws->nreloc + 1] = from;
+		ws->reloc[3 * ws->nreloc + 2] = j;
+		ws->nreloc++;
 	}
 	for (i = 0; i < ws->m; i++)
 	{
 		ws->upper[i] = INFINITY;
-		ws->lower[i] = 0.0f;
+		ws->lower[i] = -INFINITY;
 	}
 	return SK_OK;
 }
@@ -968,7 +1637,8 @@ update_centres(fit_ws *ws, int k, int dim)
 
 		if (ws->count[j] > 0)
 			for (f = 0; f < dim; f++)
-				s[f] /= (double) ws->count[j];
+				s[f] = fx_double(ws->sum[(size_t) j * dim + f]) / ws->xs[f] /
+					(double) ws->count[j];
 		else
 			memcpy(s, c, sizeof(double) * dim);	/* not reached: relocated */
 		d2 = sq_dist(c, s, dim);
@@ -979,34 +1649,24 @@ update_centres(fit_ws *ws, int k, int dim)
 	return tot;
 }
 
-/*
- * Record the largest centre moves.  The bounds themselves are brought up
- * to date row by row in the next assignment pass (upper grows by its own
- * centre's move, lower shrinks by the largest other move), which saves a
- * pass over memory per iteration.
- */
+/* Add the last iteration's moves to the drifts the bounds are kept against. */
 static void
-note_shifts(fit_ws *ws, int k)
+add_drift(fit_ws *ws, int k)
 {
+	double		mx = 0.0;
 	int			j;
 
-	ws->max_shift = ws->max_shift2 = 0.0;
-	ws->max_shift_at = -1;
 	for (j = 0; j < k; j++)
 	{
-		if (ws->shift[j] > ws->max_shift)
-		{
-			ws->max_shift2 = ws->max_shift;
-			ws->max_shift = ws->shift[j];
-			ws->max_shift_at = j;
-		}
-		else if (ws->shift[j] > ws->max_shift2)
-			ws->max_shift2 = ws->shift[j];
+		ws->drift[j] += ws->shift[j];
+		mx = ws->shift[j] > mx ? ws->shift[j] : mx;
 	}
+	ws->max_drift += mx;
 }
 
 /*
- * Lloyd from the centres in ws->cen.  Sets *iters and *converged.
+ * Lloyd from the centres in ws->cen.  Sets *iters and *converged.  Leaves
+ * the labels, bounds and moves of the last iteration for final_pass().
  */
 static sk_status
 lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
@@ -1015,6 +1675,9 @@ lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
 	int			it;
 
 	*converged = 0;
+	ws->nreloc = 0;
+	memset(ws->drift, 0, sizeof(double) * k);
+	ws->max_drift = 0.0;
 	for (it = 0; it < max_iter; it++)
 	{
 		size_t		changed;
@@ -1027,6 +1690,7 @@ lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
 		if (st != SK_OK)
 			return st;
 		moved = update_centres(ws, k, dim);
+		add_drift(ws, k);
 		*iters = it + 1;
 		/* on the first pass every label is new (sklearn starts from -1) */
 		if ((it > 0 && changed == 0) || moved <= tol_abs)
@@ -1034,35 +1698,58 @@ lloyd(fit_ws *ws, int k, int dim, int max_iter, double tol_abs,
 			*converged = 1;
 			break;
 		}
-		note_shifts(ws, k);
 	}
 	return SK_OK;
 }
 
-/* Exact final labelling against the final centres: sizes and wcss. */
-static sk_status
-final_pass(fit_ws *ws, int k, int dim, double *inertia, const sk_tick *tick)
+/*
+ * Exact final labelling against the final centres: sizes and wcss.  The
+ * last iteration's label is confirmed by the bounds when they allow (one
+ * distance instead of k), else found by a full scan; either way each row
+ * gets its nearest centre, the lowest index on ties.
+ */
+static SK_KM_INLINE sk_status
+final_pass_dim(fit_ws *ws, int k, int dim, double *inertia, const sk_tick *tick)
 {
+	double		s = fx_scale(ws->box2);
+	fx128	   *w = ws->acc;
 	size_t		i;
 	int			j;
 
 	memset(ws->count, 0, sizeof(uint64_t) * k);
-	for (j = 0; j < k; j++)
-		ws->wcss[j] = 0.0;
+	memset(w, 0, sizeof(fx128) * k);
+	centre_halves(ws, k, dim);
 	for (i = 0; i < ws->m; i++)
 	{
+		const double *x = ws->x + i * dim;
 		double		d2;
+		double		bound;
 
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		j = nearest(ws->x + i * dim, ws->cen, k, dim, &d2);
+		j = ws->label[i];
+		d2 = sq_dist(x, ws->cen + (size_t) j * dim, dim);
+		bound = keep_bound(ws, j, i);
+		if (!(sqrt(d2) < bound))
+			j = nearest(x, ws->cen, k, dim, &d2);
 		ws->count[j]++;
-		ws->wcss[j] += d2;
+		fx_add(&w[j], fx_term(d2, s));
 	}
 	*inertia = 0.0;
 	for (j = 0; j < k; j++)
+	{
+		ws->wcss[j] = fx_double(w[j]) / s;
 		*inertia += ws->wcss[j];
+	}
 	return isfinite(*inertia) ? SK_OK : SK_EOVERFLOW;
+}
+
+static sk_status
+final_pass(fit_ws *ws, int k, int dim, double *inertia, const sk_tick *tick)
+{
+#define SK_KM_CALL(d) final_pass_dim(ws, k, d, inertia, tick)
+	SK_KM_BY_DIM(dim, SK_KM_CALL)
+#undef SK_KM_CALL
 }
 
 static void
@@ -1163,8 +1850,9 @@ sk_km_fit(const double *x, size_t n, int dim, const sk_km_params *p,
 			   (char *) work, &ws, &need);
 
 	model->transform = p->transform;
-	/* cen and cnew serve as per-feature scratch before any run starts */
-	st = estimate_transform(x, n, dim, model, ws.cen, ws.cnew, tick);
+	st = check_input(x, n, dim, p->transform, ws.lo, ws.hi, tick);
+	if (st == SK_OK)
+		st = estimate_transform(x, n, dim, model, ws.lo, ws.hi, ws.acc, ws.xs, tick);
 	if (st != SK_OK)
 		return st;
 	if (p->init != NULL)
@@ -1177,11 +1865,13 @@ sk_km_fit(const double *x, size_t n, int dim, const sk_km_params *p,
 	}
 	sk_rng_seed(&rng, p->seed);
 	st = build_working_rows(x, n, model, &ws, &rng, tick);
+	if (st == SK_OK)
+		st = prepare_rows(&ws, dim, p->seed, tick);
 	if (st != SK_OK)
 		return st;
 	if (p->init != NULL && !has_k_distinct(&ws, dim, p->k))
 		return SK_EINVAL;
-	tol_abs = absolute_tol(&ws, dim, p->tol, ws.cen, ws.cnew);
+	tol_abs = absolute_tol(&ws, dim, p->tol);
 	model->n = ws.m;
 
 	runs = p->init != NULL ? 1 : p->restarts;

@@ -22,7 +22,9 @@
  * Algorithm.  Seeding is greedy k-means++ (2 + floor(ln k) candidates per
  * centre, the best by resulting potential) driven by an sk_rng seeded from
  * the caller's seed, so the same rows, k, options and seed give the same
- * model bit for bit.  Iterations are Lloyd's, accelerated with Hamerly's
+ * model bit for bit, in whatever order the rows come (without a core-side
+ * sample): sums are exact in 128-bit fixed point, and the draws rank rows
+ * by a seeded hash of their values, not by position.  Iterations are Lloyd's, accelerated with Hamerly's
  * bounds (exact: they only skip distance computations that cannot change
  * a label).  Stopping follows scikit-learn's Lloyd: after iteration i the
  * run stops when no label changed (strict convergence) or when the sum over
@@ -50,8 +52,9 @@
  *
  * Memory.  With transform "none" and no sampling the fit reads the
  * caller's rows in place; otherwise it keeps a transformed copy in the
- * workspace.  Hamerly's bounds are floats rounded outwards, so they cost
- * 8 bytes per row, shared with k-means++'s D^2 array.
+ * workspace.  Per working row it also keeps a 64-bit key (the hash that
+ * ranks rows for the draws), a label, and 8 bytes shared by k-means++'s
+ * D^2 and Hamerly's two float bounds.
  *
  * Buffers passed as "work" or model storage must be aligned for double
  * (palloc and malloc memory is).
@@ -146,9 +149,10 @@ extern sk_status sk_km_model_bind(sk_km_model *model, int k, int dim,
  */
 
 /*
- * Workspace for sk_km_fit() on n rows of dim features with params p.
- * (c * n' * dim + n' + 2 * k * dim + 4 * k) doubles plus n' int32, where n'
- * is min(n, sample_cap) and c is 1 with a transform or a sample, else 0.  Status SK_EOVERFLOW if the size does not fit size_t.
+ * Workspace for sk_km_fit() on n rows of dim features with params p:
+ * about n' * (c * dim * 8 + 20) bytes, where n' is min(n, sample_cap) and
+ * c is 1 with a transform or a sample, else 0, plus O(k * dim) and up to
+ * 320 kB of key bins.  Status SK_EOVERFLOW if the size does not fit size_t.
  */
 extern sk_status sk_km_fit_work_size(size_t n, int dim,
 									 const sk_km_params *p, size_t *bytes);

@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 
@@ -29,4 +31,37 @@ segkpi_send_text(const char *text, size_t len)
 	pq_begintypsend(&buf);
 	pq_sendbytes(&buf, text, len);
 	return pq_endtypsend(&buf);
+}
+
+/* Below this a huge page cannot fit inside the block anyway. */
+#define SEGKPI_HUGE_PAGE	((uintptr_t) 2 * 1024 * 1024)
+
+static void
+segkpi_advise_huge(void *p, Size size)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t	start = ((uintptr_t) p + SEGKPI_HUGE_PAGE - 1) & ~(SEGKPI_HUGE_PAGE - 1);
+	uintptr_t	end = ((uintptr_t) p + size) & ~(SEGKPI_HUGE_PAGE - 1);
+
+	/* a failure only means the hint was not taken */
+	if (end > start)
+		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+#endif
+}
+
+void *
+segkpi_alloc_huge(MemoryContext cxt, Size size)
+{
+	void	   *p = MemoryContextAllocHuge(cxt, size);
+
+	segkpi_advise_huge(p, size);
+	return p;
+}
+
+void *
+segkpi_realloc_huge(void *p, Size size)
+{
+	p = repalloc_huge(p, size);
+	segkpi_advise_huge(p, size);
+	return p;
 }

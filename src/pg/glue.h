@@ -21,4 +21,15 @@ segkpi_send_text_cstring(const char *text)
 	return segkpi_send_text(text, strlen(text));
 }
 
+/*
+ * MemoryContextAllocHuge / repalloc_huge for large scratch blocks (rows of
+ * a fit, its workspace), with a hint that the kernel may back them with
+ * transparent huge pages where they are enabled on request (madvise).
+ * Touching fresh memory 4 kB at a time costs more than the arithmetic of
+ * a fit on many machines, virtual ones especially.  Only a hint: the
+ * memory belongs to the memory context like any other.
+ */
+void	   *segkpi_alloc_huge(MemoryContext cxt, Size size);
+void	   *segkpi_realloc_huge(void *p, Size size);
+
 #endif							/* SEGKPI_GLUE_H */

@@ -14,14 +14,16 @@
  * PG_NARGS().  The options are taken from the first row and every later
  * row must pass the same values (they are compared, cheaply).
  *
- * Determinism.  The fit never sees rows in arrival order.  The final
- * function sorts them by a key that is a seeded hash of each row's values
- * (ties broken by the values themselves), so the model depends only on the
- * multiset of rows, the options and the seed: not on the physical order,
- * the plan, or how a parallel plan split the rows.  With sample_cap the
- * state keeps the sample_cap rows of smallest key (bottom-k sampling), which
- * is equally independent of order and split, and can be compacted as rows
- * arrive and merged in the combine function.
+ * Determinism.  The model depends only on the multiset of rows, the
+ * options and the seed: not on the physical order, the plan, or how a
+ * parallel plan split the rows.  The core's fit is itself independent of
+ * row order (exact fixed-point sums, k-means++ draws ranked by a seeded
+ * hash of each row's values), so kmeans() fits the rows as they arrived.
+ * With sample_cap the state keeps the sample_cap rows of smallest key
+ * (bottom-k sampling, km_canonicalize), which is equally independent of
+ * order and split, and can be compacted as rows arrive and merged in the
+ * combine function.  kmeans_choose_k() puts all rows in key order before
+ * it scores them, since its sampled silhouette walks the rows in order.
  *
  * Memory.  The rows, the sort keys (16 bytes a row) and the core's
  * workspace must fit in maintenance_work_mem (a fit is like an index
@@ -44,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
+#include "glue.h"
 #include "kmeans_common.h"
 #include "status.h"
 
@@ -198,7 +201,7 @@ km_canonicalize(KmState *s, uint64 keep)
 	nb = (uint64) 1 << bits;
 #define KM_BUCKET(key) (bits == 0 ? 0 : (key) >> (64 - bits))
 
-	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * n);
+	keys = segkpi_alloc_huge(CurrentMemoryContext, sizeof(uint64) * n);
 	pos = palloc0(sizeof(uint64) * (nb + 1));
 	for (i = 0; i < n; i++)
 	{
@@ -209,7 +212,7 @@ km_canonicalize(KmState *s, uint64 keep)
 	}
 	for (b = 1; b <= nb; b++)
 		pos[b] += pos[b - 1];
-	rec = MemoryContextAllocHuge(CurrentMemoryContext, recbytes * n);
+	rec = segkpi_alloc_huge(CurrentMemoryContext, recbytes * n);
 	for (i = 0; i < n; i++)
 	{
 		char	   *r = rec + recbytes * pos[KM_BUCKET(keys[i])]++;
@@ -287,9 +290,9 @@ km_reserve(KmState *s, uint64 more, MemoryContext cxt)
 	if (km_rows_need(newcap, s->dim) > km_budget())
 		newcap = want + (km_budget() - need) / (2 * s->dim * sizeof(double) + 16);
 	if (s->rows == NULL)
-		s->rows = MemoryContextAllocHuge(cxt, sizeof(double) * s->dim * newcap);
+		s->rows = segkpi_alloc_huge(cxt, sizeof(double) * s->dim * newcap);
 	else
-		s->rows = repalloc_huge(s->rows, sizeof(double) * s->dim * newcap);
+		s->rows = segkpi_realloc_huge(s->rows, sizeof(double) * s->dim * newcap);
 	s->cap = newcap;
 }
 
@@ -389,16 +392,18 @@ km_read_tail(FunctionCallInfo fcinfo, int first, bool sil, KmOpts *o,
 
 /*
  * The common part of every transition function: create the state on the
- * first row, check that the options did not change, append the row.
+ * first row, check that the options did not change, append the row.  what
+ * names the features argument in messages ("kmeans: features"): a literal,
+ * because formatting it on every row cost as much as the rest of the row.
  */
 static Datum
 km_accumulate(FunctionCallInfo fcinfo, const KmOpts *o, Oid transform_oid,
-			  const char *fname, const double *init, int init_k, int init_dim)
+			  const char *fname, const char *what, const double *init,
+			  int init_k, int init_dim)
 {
 	MemoryContext cxt = km_agg_context(fcinfo, fname);
 	KmState    *s = PG_ARGISNULL(0) ? NULL : (KmState *) PG_GETARG_POINTER(0);
 	double		row[SK_KM_MAX_DIM];
-	char		what[64];
 	int			dim;
 
 	if (s == NULL)
@@ -430,7 +435,6 @@ km_accumulate(FunctionCallInfo fcinfo, const KmOpts *o, Oid transform_oid,
 	/* a NULL features array: the row is skipped */
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
-	snprintf(what, sizeof(what), "%s: features", fname);
 	dim = segkpi_km_read_array(PG_GETARG_DATUM(1), row, what);
 	if (s->dim == 0)
 		s->dim = dim;
@@ -468,7 +472,7 @@ segkpi_kmeans_sfunc(PG_FUNCTION_ARGS)
 	km_null_arg(fcinfo, 2, "kmeans", "k");
 	o.k_min = o.k_max = PG_GETARG_INT32(2);
 	km_read_tail(fcinfo, 3, false, &o, &transform_oid, "kmeans");
-	return km_accumulate(fcinfo, &o, transform_oid, "kmeans", NULL, 0, 0);
+	return km_accumulate(fcinfo, &o, transform_oid, "kmeans", "kmeans: features", NULL, 0, 0);
 }
 
 /*
@@ -500,7 +504,7 @@ segkpi_kmeans_init_sfunc(PG_FUNCTION_ARGS)
 	{
 		/* init was read and checked on the first row; compare it cheaply */
 		o.k_min = o.k_max = o.init_k = s->o.init_k;
-		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", NULL, 0, 0);
+		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", "kmeans: features", NULL, 0, 0);
 	}
 	init = PG_GETARG_ARRAYTYPE_P(2);
 	if (ARR_NDIM(init) != 2 || array_contains_nulls(init))
@@ -524,7 +528,7 @@ segkpi_kmeans_init_sfunc(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_DATA_EXCEPTION),
 						 errmsg("kmeans: init must be finite")));
 		o.k_min = o.k_max = o.init_k = k;
-		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", c, k, dim);
+		return km_accumulate(fcinfo, &o, transform_oid, "kmeans", "kmeans: features", c, k, dim);
 	}
 }
 
@@ -541,7 +545,7 @@ segkpi_kmeans_choose_k_sfunc(PG_FUNCTION_ARGS)
 	o.k_min = PG_GETARG_INT32(2);
 	o.k_max = PG_GETARG_INT32(3);
 	km_read_tail(fcinfo, 4, true, &o, &transform_oid, "kmeans_choose_k");
-	return km_accumulate(fcinfo, &o, transform_oid, "kmeans_choose_k", NULL, 0, 0);
+	return km_accumulate(fcinfo, &o, transform_oid, "kmeans_choose_k", "kmeans_choose_k: features", NULL, 0, 0);
 }
 
 /* ---- combine, serialize, deserialize -------------------------------- */
@@ -691,7 +695,7 @@ segkpi_kmeans_deserialize(PG_FUNCTION_ARGS)
 	}
 	if (n > 0)
 	{
-		s->rows = MemoryContextAllocHuge(CurrentMemoryContext, rows_bytes);
+		s->rows = segkpi_alloc_huge(CurrentMemoryContext, rows_bytes);
 		memcpy(s->rows, pq_getmsgbytes(&buf, rows_bytes), rows_bytes);
 	}
 	s->n = s->cap = n;
@@ -747,7 +751,7 @@ km_fit(const KmState *s, int k, sk_km_model *m, const char *fname)
 	segkpi_check_status(sk_km_fit_work_size(s->n, s->dim, &p, &wbytes), fname);
 	km_check_fit_budget(s, wbytes);
 	sk_km_model_bind(m, k, s->dim, palloc(mbytes), mbytes);
-	work = MemoryContextAllocHuge(CurrentMemoryContext, wbytes);
+	work = segkpi_alloc_huge(CurrentMemoryContext, wbytes);
 	st = sk_km_fit(s->rows, s->n, s->dim, &p, work, wbytes, m, &segkpi_interrupt_tick);
 	pfree(work);
 	if (st == SK_EINVAL)
@@ -775,7 +779,9 @@ segkpi_kmeans_final(PG_FUNCTION_ARGS)
 
 	km_agg_context(fcinfo, "kmeans_final");
 	km_require_rows(s, "kmeans");
-	km_canonicalize(s, s->o.sample_cap > 0 ? (uint64) s->o.sample_cap : s->n);
+	/* the fit itself ignores the row order; only a sample must be drawn */
+	if (s->o.sample_cap > 0 && s->n > (uint64) s->o.sample_cap)
+		km_canonicalize(s, (uint64) s->o.sample_cap);
 	km_fit(s, s->o.k_min, &m, "kmeans");
 	PG_RETURN_POINTER(segkpi_km_model_to_datum(&m));
 }
@@ -820,7 +826,7 @@ segkpi_kmeans_choose_k_final(PG_FUNCTION_ARGS)
 		segkpi_check_status(sk_km_score_work_size(s->n, s->dim, k, sil_cap, &wbytes),
 							"kmeans_choose_k");
 		km_check_fit_budget(s, wbytes);
-		work = MemoryContextAllocHuge(CurrentMemoryContext, wbytes);
+		work = segkpi_alloc_huge(CurrentMemoryContext, wbytes);
 		segkpi_check_status(sk_km_score(&m, s->rows, s->n, sil_cap, (uint64_t) s->o.seed,
 										work, wbytes, &sc, &segkpi_interrupt_tick),
 							"kmeans_choose_k: scores");
