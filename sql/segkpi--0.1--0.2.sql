@@ -522,13 +522,17 @@ BEGIN
             lead_case := segkpi.rule_case(seg.name, 'l', bl.attributes);
             EXECUTE format($q$
                 CREATE TEMP TABLE segkpi_leads ON COMMIT DROP AS
-                SELECT date_trunc(%1$L, l.%2$I::timestamptz)::date AS period, %3$s AS segment,
-                       (l.%4$I IS NOT NULL AND l.%4$I::timestamptz < %5$L) AS converted
-                  FROM %6$s l WHERE l.%2$I::timestamptz < %5$L$q$,
+                SELECT coalesce(segment, '(all)') AS segment, period, count(*) AS n,
+                       count(*) FILTER (WHERE converted) AS converted
+                  FROM (SELECT date_trunc(%1$L, l.%2$I::timestamptz)::date AS period, %3$s AS segment,
+                               (l.%4$I IS NOT NULL AND l.%4$I::timestamptz < %5$L) AS converted
+                          FROM %6$s l WHERE l.%2$I::timestamptz < %5$L) x
+                 GROUP BY GROUPING SETS ((segment, period), (period))$q$,
                 grain, bl.columns ->> 'created_at', lead_case, bl.columns ->> 'converted_at', as_of, bl.relation);
         ELSE
             CREATE TEMP TABLE segkpi_leads ON COMMIT DROP AS
-            SELECT NULL::date AS period, NULL::text AS segment, NULL::boolean AS converted WHERE false;
+            SELECT NULL::text AS segment, NULL::date AS period, NULL::bigint AS n, NULL::bigint AS converted
+             WHERE false;
         END IF;
 
         PERFORM segkpi.compute_kpis(sid, seg.name, seg.method = 'rules' AND bl IS NOT NULL, grain, step, as_of,
@@ -641,12 +645,8 @@ BEGIN
         UNION ALL
         SELECT '(all)', period, sum(amount) FROM segkpi_spend GROUP BY 2
     ),
-    leads AS (
-        SELECT segment, period, count(*) AS n, count(*) FILTER (WHERE converted) AS converted
-          FROM segkpi_leads GROUP BY 1, 2
-        UNION ALL
-        SELECT '(all)', period, count(*), count(*) FILTER (WHERE converted) FROM segkpi_leads GROUP BY 2
-    ),
+    -- leads were counted per segment and period, "(all)" included, as they were read
+    leads AS (SELECT segment, period, n, converted FROM segkpi_leads),
     fb AS (
         SELECT coalesce(a.segment, '(all)') AS segment, f.period,
                sum(f.score_sum) / sum(f.answers) AS csat, sum(f.answers)::bigint AS n
