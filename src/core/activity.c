@@ -585,7 +585,7 @@ sk_rollup_add(sk_rollup_head *r, sk_rollup_cell *c, int32_t cap,
 	if (r->customers == INT64_MAX)
 		return SK_EOVERFLOW;
 	/* check every sum before changing anything */
-	for (i = 0; i < r->n; i++)
+	for (i = 0; scale != r->scale && i < r->n; i++)
 	{
 		sk_i128		v;
 
@@ -604,7 +604,7 @@ sk_rollup_add(sk_rollup_head *r, sk_rollup_cell *c, int32_t cap,
 			return SK_EOVERFLOW;
 	}
 
-	for (i = 0; i < r->n; i++)
+	for (i = 0; scale != r->scale && i < r->n; i++)
 	{
 		scale_up(c[i].revenue, scale - r->scale, &c[i].revenue);
 		scale_up(c[i].cost, scale - r->scale, &c[i].cost);
