@@ -129,3 +129,30 @@ SELECT count(*) AS views FROM pg_views WHERE schemaname = 'segkpi' AND viewname 
 SELECT sum(customers) = (SELECT customers FROM segkpi.snapshots) AS all_assigned
   FROM segkpi.segment_kpis WHERE segment <> '(all)'
    AND period_start = (SELECT max(period_start) FROM segkpi.segment_kpis);
+
+-- Upgrading a 0.1 install that holds snapshots: the foreign keys of the
+-- customer-level tables give way to the cascade trigger, the history stays,
+-- and the next refresh (0.2 code) continues it.
+SET client_min_messages = warning;
+DROP EXTENSION segkpi CASCADE;
+DROP TABLE segkpi.customer_features, segkpi.customer_segments;
+RESET client_min_messages;
+SET ROLE regress_segkpi_owner;
+CREATE EXTENSION segkpi VERSION '0.1';
+RESET ROLE;
+SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount');
+INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm', 'rfm');
+SELECT segkpi.refresh('2024-07-01') AS snapshot_under_0_1;
+SELECT count(*) AS foreign_keys FROM pg_constraint
+ WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
+SET ROLE regress_segkpi_owner;
+ALTER EXTENSION segkpi UPDATE;
+RESET ROLE;
+SELECT extversion FROM pg_extension WHERE extname = 'segkpi';
+SELECT count(*) AS foreign_keys FROM pg_constraint
+ WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
+SELECT segkpi.refresh('2025-01-01') AS snapshot_under_0_2;
+SELECT snapshot_id, count(*) FROM segkpi.customer_segments GROUP BY 1 ORDER BY 1;
+SELECT sum(customers) AS customers_in_both FROM segkpi.segment_migration WHERE from_segment <> '(none)';
+DELETE FROM segkpi.snapshots WHERE snapshot_id = 1;
+SELECT snapshot_id, count(*) FROM segkpi.customer_features GROUP BY 1 ORDER BY 1;
