@@ -563,6 +563,8 @@ DECLARE
     ppy integer := CASE grain WHEN 'month' THEN 12 ELSE 4 END;
     step_months integer := CASE grain WHEN 'month' THEN 1 ELSE 3 END;
 BEGIN
+    -- with_feedback stays in the signature of 0.1; segkpi_fb is simply
+    -- empty when feedback is not bound, which makes csat NULL
     INSERT INTO segkpi.segment_kpis
     WITH periods AS (
         SELECT p::date AS period_start, (p + step)::date AS period_end

@@ -698,7 +698,10 @@ segkpi_activity_rollup_final(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	if (desc->natts != PER_NATTS)
-		elog(ERROR, "segkpi.activity_period has %d columns, expected %d", desc->natts, PER_NATTS);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segkpi.activity_period has %d columns, expected %d", desc->natts, PER_NATTS),
+				 errhint("The type belongs to the extension; reinstall it instead of altering it.")));
 	elems = palloc((Size) Max(r->head.n, 1) * sizeof(Datum));
 	for (i = 0; i < r->head.n; i++)
 	{
