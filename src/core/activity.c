@@ -8,6 +8,7 @@
  */
 #include "activity.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "rfmstate.h"			/* SK_TS_MIN, SK_TS_END */
@@ -77,26 +78,42 @@ entries_rescale(sk_act_entry *e, int32_t n, int from, int to)
 	}
 }
 
-/* Index of the first entry with period >= p. */
+/*
+ * Index of the first of n records (stride bytes apart, each starting with
+ * its int32 period, as sk_act_entry and sk_rollup_cell do) whose period
+ * is >= p.  Rows often come in time order, so the last one is tried first.
+ */
 static int32_t
-find_period(const sk_act_entry *e, int32_t n, int32_t p)
+find_period_at(const void *base, size_t stride, int32_t n, int32_t p)
 {
+	const char *b = (const char *) base;
 	int32_t		lo = 0,
 				hi = n;
 
-	/* rows often come in time order: try the last period first */
-	if (n > 0 && e[n - 1].period < p)
+#define PERIOD_AT(i) (*(const int32_t *) (b + (size_t) (i) * stride))
+	if (n > 0 && PERIOD_AT(n - 1) < p)
 		return n;
 	while (lo < hi)
 	{
 		int32_t		mid = lo + (hi - lo) / 2;
 
-		if (e[mid].period < p)
+		if (PERIOD_AT(mid) < p)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+#undef PERIOD_AT
 	return lo;
+}
+
+/* find_period_at relies on the period coming first */
+typedef char sk_period_first_1[offsetof(sk_act_entry, period) == 0 ? 1 : -1];
+typedef char sk_period_first_2[offsetof(sk_rollup_cell, period) == 0 ? 1 : -1];
+
+static int32_t
+find_period(const sk_act_entry *e, int32_t n, int32_t p)
+{
+	return find_period_at(e, sizeof(sk_act_entry), n, p);
 }
 
 sk_status
@@ -520,19 +537,7 @@ sk_rollup_init(sk_rollup_head *r, int32_t step)
 static int32_t
 find_cell(const sk_rollup_cell *c, int32_t n, int32_t p)
 {
-	int32_t		lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int32_t		mid = lo + (hi - lo) / 2;
-
-		if (c[mid].period < p)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return find_period_at(c, sizeof(sk_rollup_cell), n, p);
 }
 
 int32_t

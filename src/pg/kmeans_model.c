@@ -70,7 +70,9 @@ segkpi_km_read_array(Datum d, double *out, const char *what)
 	memcpy(&dataoffset, p + ARR_FIELD_OFF(dataoffset), sizeof(int32));
 	memcpy(&elemtype, p + ARR_FIELD_OFF(elemtype), sizeof(Oid));
 	if (elemtype != FLOAT8OID)
-		elog(ERROR, "%s: expected a float8 array", what);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be a float8 array", what)));
 	if (ndim != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -121,8 +123,12 @@ segkpi_km_transform_from_enum(Oid label)
 	char	   *name = DatumGetCString(DirectFunctionCall1(enum_out, ObjectIdGetDatum(label)));
 	sk_km_transform t;
 
+	/* reachable when someone adds a label to segkpi.kmeans_transform */
 	if (sk_km_transform_parse(name, strlen(name), &t) != SK_OK)
-		elog(ERROR, "unknown k-means transform \"%s\"", name);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown k-means transform \"%s\"", name),
+				 errhint("The transforms are none, zscore and log_zscore; segkpi.kmeans_transform must not be altered.")));
 	return t;
 }
 
