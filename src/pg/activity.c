@@ -566,6 +566,7 @@ segkpi_activity_rollup_sfunc(PG_FUNCTION_ARGS)
 	sk_act_entry *e;
 	sk_act_head h;
 	int32		step;
+	sk_status	rc;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		segkpi_require_agg_context(fcinfo, "activity_rollup_sfunc");
@@ -587,8 +588,13 @@ segkpi_activity_rollup_sfunc(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(r);
 	e = act_entries(a, &h, a->head.n <= ACT_LOCAL ? local :
 					palloc_extended(sizeof(sk_act_entry) * (Size) a->head.n, MCXT_ALLOC_HUGE));
-	rollup_reserve(r, sk_rollup_need(&r->head, r->c, &h, e));
-	if (sk_rollup_add(&r->head, r->c, r->cap, &h, e) != SK_OK)
+	rc = sk_rollup_add(&r->head, r->c, r->cap, &h, e);
+	if (rc == SK_ELIMIT)
+	{
+		rollup_reserve(r, sk_rollup_need(&r->head, r->c, &h, e));
+		rc = sk_rollup_add(&r->head, r->c, r->cap, &h, e);
+	}
+	if (rc != SK_OK)
 		overflow_error("activity_rollup");
 	PG_RETURN_POINTER(r);
 }
