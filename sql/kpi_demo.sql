@@ -106,7 +106,8 @@ CREATE VIEW public.text_key_orders AS SELECT customer_id::text AS cust, ordered_
 SELECT segkpi.bind_orders('public.text_key_orders', 'cust', 'ordered_at', 'amount');
 SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'segkpi'::regnamespace AND a.attname = 'customer_id' ORDER BY 1;
-SELECT count(*) AS views FROM pg_views WHERE schemaname = 'segkpi' AND viewname IN ('segment_migration', 'rfm_grid');
+SELECT count(*) AS views FROM pg_views
+ WHERE schemaname = 'segkpi' AND viewname IN ('segment_migration', 'rfm_grid', 'customer_segments');
 
 -- DROP EXTENSION leaves the customer-level tables in the schema (they are
 -- not members); a new CREATE EXTENSION removes their orphaned rows and the
@@ -116,42 +117,50 @@ SELECT segkpi.refresh('2025-01-01') IS NOT NULL AS refreshed;
 SET client_min_messages = warning;
 DROP EXTENSION segkpi CASCADE;
 RESET client_min_messages;
-SELECT count(*) > 0 AS rows_left_behind FROM segkpi.customer_segments;
+SELECT count(*) > 0 AS rows_left_behind FROM segkpi.customer_features;
 SET ROLE regress_segkpi_owner;
 CREATE EXTENSION segkpi;
 RESET ROLE;
-SELECT (SELECT count(*) FROM segkpi.customer_features) AS features,
-       (SELECT count(*) FROM segkpi.customer_segments) AS segments;
+SELECT count(*) AS features FROM segkpi.customer_features;
 SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount');
 INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm', 'rfm');
 SELECT segkpi.refresh('2025-01-01') AS snapshot;
-SELECT count(*) AS views FROM pg_views WHERE schemaname = 'segkpi' AND viewname IN ('segment_migration', 'rfm_grid');
+SELECT count(*) AS views FROM pg_views
+ WHERE schemaname = 'segkpi' AND viewname IN ('segment_migration', 'rfm_grid', 'customer_segments');
 SELECT sum(customers) = (SELECT customers FROM segkpi.snapshots) AS all_assigned
   FROM segkpi.segment_kpis WHERE segment <> '(all)'
    AND period_start = (SELECT max(period_start) FROM segkpi.segment_kpis);
 
 -- Upgrading a 0.1 install that holds snapshots: the foreign keys of the
 -- customer-level tables give way to the cascade trigger, the history stays,
--- and the next refresh (0.2 code) continues it.
+-- and the next refresh (current code) continues it; customer_segments
+-- rows move into customer_features.segments (0.3).
 SET client_min_messages = warning;
 DROP EXTENSION segkpi CASCADE;
-DROP TABLE segkpi.customer_features, segkpi.customer_segments;
+DROP TABLE segkpi.customer_features;
 RESET client_min_messages;
 SET ROLE regress_segkpi_owner;
 CREATE EXTENSION segkpi VERSION '0.1';
 RESET ROLE;
 SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount');
-INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm', 'rfm');
+INSERT INTO segkpi.segmentations (name, method, params) VALUES ('rfm', 'rfm', '{}'),
+    ('clusters', 'kmeans', '{"k": 3, "seed": 7}');
 SELECT segkpi.refresh('2024-07-01') AS snapshot_under_0_1;
 SELECT count(*) AS foreign_keys FROM pg_constraint
  WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
+SELECT md5(string_agg(format('%s/%s/%s/%s', snapshot_id, segmentation, customer_id, segment), ','
+                      ORDER BY snapshot_id, segmentation, customer_id)) AS segments_before
+  FROM segkpi.customer_segments \gset
 SET ROLE regress_segkpi_owner;
 ALTER EXTENSION segkpi UPDATE;
 RESET ROLE;
+SELECT md5(string_agg(format('%s/%s/%s/%s', snapshot_id, segmentation, customer_id, segment), ','
+                      ORDER BY snapshot_id, segmentation, customer_id)) = :'segments_before' AS segments_kept
+  FROM segkpi.customer_segments;
 SELECT extversion FROM pg_extension WHERE extname = 'segkpi';
 SELECT count(*) AS foreign_keys FROM pg_constraint
  WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
-SELECT segkpi.refresh('2025-01-01') AS snapshot_under_0_2;
+SELECT segkpi.refresh('2025-01-01') AS snapshot_after_update;
 SELECT snapshot_id, count(*) FROM segkpi.customer_segments GROUP BY 1 ORDER BY 1;
 SELECT sum(customers) AS customers_in_both FROM segkpi.segment_migration WHERE from_segment <> '(none)';
 DELETE FROM segkpi.snapshots WHERE snapshot_id = 1;
