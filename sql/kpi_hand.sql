@@ -95,3 +95,20 @@ SELECT count(*) FROM segkpi.customer_segments WHERE customer_id = 3;
 SELECT count(*) FROM segkpi.customer_features WHERE customer_id = 3;
 SELECT sqlerr($$SELECT segkpi.erase_customer('3'::text)$$);
 
+
+-- Leads whose attribute types cannot be grouped (xml has no equality) are
+-- segmented lead by lead; those that can are counted per distinct value
+-- first.  Both give the same counts.
+SELECT segkpi.refresh('2024-04-01') AS grouped \gset
+CREATE VIEW hand.leads_xml AS SELECT created, converted, cust, size::xml AS size FROM hand.leads;
+SELECT segkpi.bind_leads('hand.leads_xml', 'created', 'converted', customer => 'cust', attributes => '{size}');
+SELECT segkpi.groupable_columns('hand.leads_xml', '{size}') AS xml_groupable,
+       segkpi.groupable_columns('hand.leads', '{size}') AS text_groupable;
+SELECT segkpi.refresh('2024-04-01') AS per_lead \gset
+SELECT count(*) AS kpi_rows, sum(a.leads) AS leads,
+       count(*) FILTER (WHERE a.leads IS NOT DISTINCT FROM b.leads
+                          AND a.converted_leads IS NOT DISTINCT FROM b.converted_leads) AS same
+  FROM segkpi.segment_kpis a JOIN segkpi.segment_kpis b USING (segmentation, segment, period_start)
+ WHERE a.snapshot_id = :grouped AND b.snapshot_id = :per_lead;
+SELECT segkpi.bind_leads('hand.leads', 'created', 'converted', customer => 'cust', attributes => '{size}');
+DELETE FROM segkpi.snapshots WHERE snapshot_id IN (:grouped, :per_lead);

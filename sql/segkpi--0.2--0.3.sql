@@ -197,7 +197,7 @@ AS $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['segkpi_cust_raw', 'segkpi_cust', 'segkpi_feat', 'segkpi_spend', 'segkpi_fb',
+    FOREACH t IN ARRAY ARRAY['segkpi_cust_raw', 'segkpi_cust', 'segkpi_rfm', 'segkpi_feat', 'segkpi_spend', 'segkpi_fb',
                              'segkpi_btyd', 'segkpi_pred', 'segkpi_cohorts', 'segkpi_fbs', 'segkpi_preds',
                              'segkpi_lead_groups', 'segkpi_leads',
                              -- 0.2 and 0.1 names, in case an older refresh ran earlier in this transaction
@@ -280,6 +280,8 @@ AS $$
 $$;
 COMMENT ON FUNCTION segkpi.groupable_columns(regclass, name[]) IS
     'true when every named column of the relation has a default btree or hash operator class';
+REVOKE EXECUTE ON FUNCTION segkpi.groupable_columns(regclass, name[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.groupable_columns(regclass, name[]) TO @extowner@;
 
 ------------------------------------------------------------------------
 -- KPI pipeline: refresh with one pass per stage for all segmentations
@@ -314,7 +316,6 @@ DECLARE
     ncust bigint;
     t_stage timestamptz := clock_timestamp();
     stage_times jsonb := '{}';
-    pass_cols text := '';       -- what the RFM window passes on per segmentation
     kf record;
     cust_cols text := '';       -- per segmentation: rule segment or k-means features
     rfm_cols text := '';        -- per RFM segmentation with its own bins or rules
@@ -370,7 +371,6 @@ BEGIN
                           HINT = 'Call segkpi.bind_customers(..., attributes => ...) first.';
             END IF;
             cust_cols := cust_cols || format(', %s AS seg_%s', segkpi.rule_case(seg.name, 'c', bc.attributes), i);
-            pass_cols := pass_cols || format(', k.seg_%s', i);
             seg_exprs := seg_exprs || format('x.seg_%s', i);
             IF bl IS NOT NULL THEN
                 lead_rules := lead_rules || seg.name;
@@ -379,7 +379,6 @@ BEGIN
         ELSIF seg.method = 'kmeans' THEN
             kf := segkpi.kmeans_feature_sql(seg, bc, as_of);
             cust_cols := cust_cols || format(', %s AS kf_%s', kf.feature_sql, i);
-            pass_cols := pass_cols || format(', k.kf_%s', i);
             -- the model is filled in once it is fitted
             seg_exprs := seg_exprs || format('CASE WHEN array_position(x.kf_%1$s, NULL) IS NULL
                                                   THEN ''Cluster '' || segkpi.kmeans_assign(%%L::segkpi.kmeans_model, x.kf_%1$s)
@@ -389,12 +388,12 @@ BEGIN
             ruleset := coalesce(seg.params ->> 'ruleset', 'default');
             IF bins = 5 AND ruleset = 'default' THEN
                 -- the scores customer_features keeps
-                seg_exprs := seg_exprs || 'coalesce((x.s).segment, ''(unnamed)'')'::text;
+                seg_exprs := seg_exprs || 'coalesce((r.s).segment, ''(unnamed)'')'::text;
             ELSE
                 rfm_cols := rfm_cols || format(
                     ', segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
                                         %L, %s, %L) OVER () AS s_%s', as_of, bins, ruleset, i);
-                seg_exprs := seg_exprs || format('coalesce((x.s_%s).segment, ''(unnamed)'')', i);
+                seg_exprs := seg_exprs || format('coalesce((r.s_%s).segment, ''(unnamed)'')', i);
             END IF;
         END IF;
     END LOOP;
@@ -459,7 +458,7 @@ BEGIN
     DROP TABLE segkpi_cust_raw;
     -- without statistics the planner guesses thousands of (segment,
     -- acquisition period, channel) groups and sorts a million rows
-    ANALYZE segkpi_cust (customer_id, acq_period, channel);
+    ANALYZE segkpi_cust (customer_id);
     SELECT count(*) INTO ncust FROM segkpi_cust;
     INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers, segmentations)
     VALUES (as_of, current_setting('TimeZone'), grain, ncust, seg_names)
@@ -494,32 +493,42 @@ BEGIN
         t_stage := clock_timestamp();
     END IF;
 
-    -- stage 4: features and the segment of every segmentation, one row per
-    -- customer; in key order the primary key grows at its right edge
+    -- stage 4: RFM scores in a narrow window pass (only the scores' inputs
+    -- go through the window's row store: whole rows made it spill to disk),
+    -- then features, the segment of every segmentation and the activity in
+    -- one row per customer; customer_features gets them in key order, so
+    -- its primary key grows at its right edge
     IF to_regclass('pg_temp.segkpi_pred') IS NULL THEN
         CREATE TEMP TABLE segkpi_pred ON COMMIT DROP AS
         SELECT k.customer_id, NULL::float8 AS p_alive, NULL::float8 AS clv FROM segkpi_cust k WHERE false;
     END IF;
     EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_rfm ON COMMIT DROP AS
+        SELECT k.customer_id, p.p_alive, p.clv,
+               segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
+                                %1$L) OVER () AS s %2$s
+          FROM segkpi_cust k LEFT JOIN segkpi_pred p ON p.customer_id = k.customer_id$q$,
+        as_of, rfm_cols);
+    -- statistics, so that the narrow scores (with the predictions) rather
+    -- than the wide customer rows are hashed for the join
+    ANALYZE segkpi_rfm (customer_id);
+    EXECUTE format($q$
         CREATE TEMP TABLE segkpi_feat ON COMMIT DROP AS
-        SELECT x.customer_id, x.acquired_at, x.first_order_at, x.last_order_at, x.orders, x.refunds,
-               x.monetary, x.cost, (x.s).recency_days, (x.s).r, (x.s).f, (x.s).m,
-               p.p_alive, p.clv AS clv_predicted, %1$s::text[] AS segments
-          FROM (SELECT k.customer_id, k.acquired_at, k.first_order_at, k.last_order_at, k.orders, k.refunds,
-                       k.monetary, k.cost %4$s,
-                       segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
-                                        %2$L) OVER () AS s %3$s
-                  FROM segkpi_cust k) x
-          LEFT JOIN segkpi_pred p ON p.customer_id = x.customer_id
-         ORDER BY x.customer_id$q$,
+        SELECT x.customer_id, x.first_row_at, x.acquired_at, x.first_order_at, x.last_order_at, x.orders,
+               x.refunds, x.monetary, x.cost, (r.s).recency_days, (r.s).r, (r.s).f, (r.s).m,
+               r.p_alive, r.clv AS clv_predicted, %1$s::text[] AS segments, x.acq_period, x.channel, x.act
+          FROM segkpi_cust x JOIN segkpi_rfm r ON r.customer_id = x.customer_id$q$,
         CASE WHEN cardinality(seg_exprs) = 0 THEN '''{}'''
-             ELSE 'ARRAY[' || array_to_string(seg_exprs, ', ') || ']' END,
-        as_of, rfm_cols, pass_cols);
-    ANALYZE segkpi_feat (customer_id);
+             ELSE 'ARRAY[' || array_to_string(seg_exprs, ', ') || ']' END);
+    DROP TABLE segkpi_rfm, segkpi_cust;
+    ANALYZE segkpi_feat (customer_id, acq_period, channel);
     INSERT INTO segkpi.customer_features
         (snapshot_id, customer_id, acquired_at, first_order_at, last_order_at, orders, refunds, monetary, cost,
          recency_days, r, f, m, p_alive, clv_predicted, segments)
-    SELECT sid, f.* FROM segkpi_feat f;
+    SELECT sid, f.customer_id, f.acquired_at, f.first_order_at, f.last_order_at, f.orders, f.refunds, f.monetary,
+           f.cost, f.recency_days, f.r, f.f, f.m, f.p_alive, f.clv_predicted, f.segments
+      FROM segkpi_feat f
+     ORDER BY f.customer_id;
     stage_times := stage_times || jsonb_build_object('segments', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN
         RAISE NOTICE 'refresh: features and % segmentations in % s', cardinality(segs), stage_times -> 'segments';
@@ -550,7 +559,7 @@ BEGIN
     ELSE
         CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS
         SELECT k.customer_id, NULL::date AS period, NULL::numeric AS score_sum, NULL::bigint AS answers
-          FROM segkpi_cust k WHERE false;
+          FROM segkpi_feat k WHERE false;
     END IF;
     -- a NULL segmentation is "(all)": every customer once
     EXECUTE format($q$
@@ -624,11 +633,11 @@ BEGIN
     -- activity roll-ups, for every segmentation in one pass; then KPIs
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_cohorts ON COMMIT DROP AS
-        SELECT %1$s AS segmentation, %2$s AS segment, k.acq_period, k.channel, count(*) AS n,
-               segkpi.activity_rollup(k.act, %4$s) AS r
-          FROM segkpi_cust k JOIN segkpi_feat a USING (customer_id)
+        SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, count(*) AS n,
+               segkpi.activity_rollup(a.act, %4$s) AS r
+          FROM segkpi_feat a
          GROUP BY GROUPING SETS (%3$s)$q$,
-        seg_which, seg_value, replace(seg_sets, '@', 'k.acq_period, k.channel'), step_months);
+        seg_which, seg_value, replace(seg_sets, '@', 'a.acq_period, a.channel'), step_months);
     FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
         seg := segs[i];
         PERFORM segkpi.compute_kpis(sid, seg.name, seg.method = 'rules' AND bl IS NOT NULL, grain, step, as_of,
@@ -661,7 +670,7 @@ BEGIN
     INSERT INTO segkpi.segment_kpis
     WITH periods AS (
         SELECT p::date AS period_start, (p + step)::date AS period_end
-          FROM generate_series((SELECT date_trunc(grain, min(first_row_at))::date FROM segkpi_cust)::timestamp,
+          FROM generate_series((SELECT date_trunc(grain, min(first_row_at))::date FROM segkpi_feat)::timestamp,
                                date_trunc(grain, as_of - interval '1 microsecond')::date::timestamp, step) p
     ),
     -- refresh grouped the customers of every segmentation by segment,
