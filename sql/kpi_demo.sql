@@ -87,6 +87,37 @@ SELECT round(100.0 * count(*) FILTER (WHERE s.segment IN ('Champions', 'Loyal Cu
   FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)
  WHERE s.snapshot_id = :s2 AND s.segmentation = 'rfm' AND c.planted_group = 'loyal_big';
 
+-- An RFM segmentation with its own bins or rules is scored in a window of
+-- its own; one with 5 bins and the default rules reuses the scores that
+-- customer_features keeps.  All of them match rfm_score over the features.
+SELECT segkpi.rfm_ruleset_copy('default', 'regress_mine');
+UPDATE segkpi.rfm_rules SET segment = 'Stars' WHERE ruleset = 'regress_mine' AND segment = 'Champions';
+INSERT INTO segkpi.segmentations (name, method, params) VALUES
+    ('rfm3', 'rfm', '{"bins": 3}'), ('rfm_mine', 'rfm', '{"ruleset": "regress_mine"}');
+SELECT segkpi.refresh('2025-01-01') AS s3 \gset
+SELECT s.segmentation, count(*) AS customers,
+       count(*) FILTER (WHERE s.segment IS DISTINCT FROM coalesce((x.r).segment, '(unnamed)')) AS mismatches
+  FROM segkpi.customer_segments s
+  JOIN (SELECT f.customer_id, v.segmentation,
+               CASE v.segmentation
+                   WHEN 'rfm3' THEN segkpi.rfm_score(ROW(f.first_order_at, f.last_order_at, f.orders, f.refunds,
+                                                         f.monetary)::segkpi.rfm_stats, '2025-01-01', 3) OVER w
+                   WHEN 'rfm_mine' THEN segkpi.rfm_score(ROW(f.first_order_at, f.last_order_at, f.orders, f.refunds,
+                                                             f.monetary)::segkpi.rfm_stats, '2025-01-01', 5,
+                                                         'regress_mine') OVER w
+                   ELSE segkpi.rfm_score(ROW(f.first_order_at, f.last_order_at, f.orders, f.refunds,
+                                             f.monetary)::segkpi.rfm_stats, '2025-01-01') OVER w END AS r
+          FROM segkpi.customer_features f, (VALUES ('rfm'), ('rfm3'), ('rfm_mine')) v(segmentation)
+         WHERE f.snapshot_id = :s3 WINDOW w AS (PARTITION BY v.segmentation)) x USING (segmentation, customer_id)
+ WHERE s.snapshot_id = :s3
+ GROUP BY 1 ORDER BY 1;
+SELECT count(*) FILTER (WHERE segment = 'Stars') > 0 AS own_rules,
+       count(*) FILTER (WHERE segment = 'Champions') AS champions
+  FROM segkpi.customer_segments WHERE snapshot_id = :s3 AND segmentation = 'rfm_mine';
+DELETE FROM segkpi.segmentations WHERE name IN ('rfm3', 'rfm_mine');
+DELETE FROM segkpi.rfm_rules WHERE ruleset = 'regress_mine';
+DELETE FROM segkpi.snapshots WHERE snapshot_id = :s3;
+
 -- Deleting a snapshot removes its customer-level rows (a statement trigger
 -- does the cascade: the customer tables carry no per-row foreign key).
 SELECT count(*) AS snapshots, (SELECT count(DISTINCT snapshot_id) FROM segkpi.customer_segments) AS in_segments
