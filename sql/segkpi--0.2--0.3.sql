@@ -460,11 +460,11 @@ BEGIN
         CASE WHEN bc IS NULL THEN ''
              ELSE format('LEFT JOIN %s c ON c.%I = t.customer_id', bc.relation, bc.columns ->> 'customer') END,
         cust_cols);
+    GET DIAGNOSTICS ncust = ROW_COUNT;
     DROP TABLE segkpi_cust_raw;
     -- without statistics the planner guesses thousands of (segment,
     -- acquisition period, channel) groups and sorts a million rows
     ANALYZE segkpi_cust (customer_id);
-    SELECT count(*) INTO ncust FROM segkpi_cust;
     INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers, segmentations)
     VALUES (as_of, current_setting('TimeZone'), grain, ncust, seg_names)
     RETURNING snapshot_id INTO sid;
@@ -577,9 +577,10 @@ BEGIN
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_preds ON COMMIT DROP AS
         SELECT %1$s AS segmentation, %2$s AS segment, avg(a.clv_predicted) AS clv, avg(a.p_alive) AS p_alive
-          FROM segkpi_feat a WHERE a.p_alive IS NOT NULL
+          FROM segkpi_feat a WHERE a.p_alive IS NOT NULL AND %4$L::boolean
          GROUP BY GROUPING SETS (%3$s)$q$,
-        seg_which, seg_value, replace(replace(seg_sets, ', @', ''), '(@)', '()'));
+        seg_which, seg_value, replace(replace(seg_sets, ', @', ''), '(@)', '()'),
+        cfg.predict_clv);  -- without predictions, no scan
     -- leads are segmented by their own attributes, under the same rules;
     -- counted per distinct attribute values first when those can be grouped
     CREATE TEMP TABLE segkpi_leads (segmentation text, segment text, period date, n bigint, converted bigint)
