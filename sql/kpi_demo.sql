@@ -179,15 +179,34 @@ INSERT INTO segkpi.segmentations (name, method, params) VALUES ('rfm', 'rfm', '{
 SELECT segkpi.refresh('2024-07-01') AS snapshot_under_0_1;
 SELECT count(*) AS foreign_keys FROM pg_constraint
  WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
+-- a grant on the table carries over to the view
+GRANT SELECT ON segkpi.customer_segments TO regress_segkpi_owner;
+-- a customer missing from one segmentation stays missing (no NULL segment)
+DELETE FROM segkpi.customer_segments WHERE segmentation = 'clusters'
+   AND customer_id = (SELECT min(customer_id) FROM segkpi.customer_segments);
 SELECT md5(string_agg(format('%s/%s/%s/%s', snapshot_id, segmentation, customer_id, segment), ','
-                      ORDER BY snapshot_id, segmentation, customer_id)) AS segments_before
+                      ORDER BY snapshot_id, segmentation, customer_id)) AS segments_before,
+       count(*) AS rows_before
   FROM segkpi.customer_segments \gset
 SET ROLE regress_segkpi_owner;
 ALTER EXTENSION segkpi UPDATE;
 RESET ROLE;
+-- the view the update made belongs to the owner of customer_features
+-- (who bound), outside the extension, like the views binding makes
 SELECT md5(string_agg(format('%s/%s/%s/%s', snapshot_id, segmentation, customer_id, segment), ','
-                      ORDER BY snapshot_id, segmentation, customer_id)) = :'segments_before' AS segments_kept
+                      ORDER BY snapshot_id, segmentation, customer_id)) = :'segments_before' AS segments_kept,
+       count(*) = :rows_before AS same_rows, count(*) FILTER (WHERE segment IS NULL) AS null_segments
   FROM segkpi.customer_segments;
+SELECT has_table_privilege('regress_segkpi_owner', 'segkpi.customer_segments', 'SELECT') AS grant_kept,
+       has_table_privilege('regress_segkpi_owner', 'segkpi.customer_segments', 'UPDATE') AS no_more;
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
+       EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                        AND d.deptype = 'e') AS extension_member,
+       has_table_privilege('public', c.oid, 'SELECT') AS public_reads
+  FROM pg_class c
+ WHERE c.relnamespace = 'segkpi'::regnamespace
+   AND c.relname IN ('customer_features', 'customer_segments', 'segment_migration', 'rfm_grid')
+ ORDER BY 1;
 SELECT extversion FROM pg_extension WHERE extname = 'segkpi';
 SELECT count(*) AS foreign_keys FROM pg_constraint
  WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
@@ -196,3 +215,29 @@ SELECT snapshot_id, count(*) FROM segkpi.customer_segments GROUP BY 1 ORDER BY 1
 SELECT sum(customers) AS customers_in_both FROM segkpi.segment_migration WHERE from_segment <> '(none)';
 DELETE FROM segkpi.snapshots WHERE snapshot_id = 1;
 SELECT snapshot_id, count(*) FROM segkpi.customer_features GROUP BY 1 ORDER BY 1;
+
+-- The extension's owner, not a superuser, installs, binds, refreshes and
+-- reads the customer-level objects it made; PUBLIC reads none of them.
+SET client_min_messages = warning;
+DROP EXTENSION segkpi CASCADE;
+DROP TABLE segkpi.customer_features;
+RESET client_min_messages;
+GRANT USAGE ON SCHEMA demo TO regress_segkpi_owner;
+GRANT SELECT ON ALL TABLES IN SCHEMA demo TO regress_segkpi_owner;
+SET ROLE regress_segkpi_owner;
+CREATE EXTENSION segkpi;
+SELECT segkpi.bind_orders('demo.orders', 'customer_id', 'ordered_at', 'amount');
+INSERT INTO segkpi.segmentations (name, method, params) VALUES ('rfm', 'rfm', '{}');
+SELECT segkpi.refresh('2024-07-01') IS NOT NULL AS first, segkpi.refresh('2025-01-01') IS NOT NULL AS second;
+SELECT count(*) AS segments FROM segkpi.customer_segments;
+SELECT count(*) > 0 AS migration_rows FROM segkpi.segment_migration;
+SELECT segkpi.erase_customer((SELECT min(customer_id) FROM segkpi.customer_features)) AS rows_erased;
+RESET ROLE;
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
+       EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                        AND d.deptype = 'e') AS extension_member,
+       has_table_privilege('public', c.oid, 'SELECT') AS public_reads
+  FROM pg_class c
+ WHERE c.relnamespace = 'segkpi'::regnamespace
+   AND c.relname IN ('customer_features', 'customer_segments', 'segment_migration', 'rfm_grid')
+ ORDER BY 1;

@@ -104,6 +104,11 @@ CREATE VIEW hand.leads_xml AS SELECT created, converted, cust, size::xml AS size
 SELECT segkpi.bind_leads('hand.leads_xml', 'created', 'converted', customer => 'cust', attributes => '{size}');
 SELECT segkpi.groupable_columns('hand.leads_xml', '{size}') AS xml_groupable,
        segkpi.groupable_columns('hand.leads', '{size}') AS text_groupable;
+-- arrays group by their elements' equality (json has none), domains by their base type
+CREATE DOMAIN hand.band AS text;
+CREATE TABLE hand.kinds (a int[], b json[], c hand.band[], d point);
+SELECT segkpi.groupable_columns('hand.kinds', '{a}') AS int_array, segkpi.groupable_columns('hand.kinds', '{b}') AS json_array,
+       segkpi.groupable_columns('hand.kinds', '{c}') AS domain_array, segkpi.groupable_columns('hand.kinds', '{d}') AS point;
 SELECT segkpi.refresh('2024-04-01') AS per_lead \gset
 SELECT count(*) AS kpi_rows, sum(a.leads) AS leads,
        count(*) FILTER (WHERE a.leads IS NOT DISTINCT FROM b.leads

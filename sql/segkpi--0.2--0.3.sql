@@ -70,7 +70,8 @@ BEGIN
         SELECT f.snapshot_id, s.segmentation, f.customer_id, f.segments[s.ord] AS segment
           FROM segkpi.customer_features f
           JOIN segkpi.snapshots sn ON sn.snapshot_id = f.snapshot_id
-         CROSS JOIN LATERAL unnest(sn.segmentations) WITH ORDINALITY AS s(segmentation, ord);
+         CROSS JOIN LATERAL unnest(sn.segmentations) WITH ORDINALITY AS s(segmentation, ord)
+         WHERE f.segments[s.ord] IS NOT NULL;
         REVOKE ALL ON segkpi.customer_segments FROM PUBLIC;
         COMMENT ON VIEW segkpi.customer_segments IS 'segment of every customer in each snapshot and segmentation (customer-level: not for PUBLIC)';
         COMMENT ON COLUMN segkpi.customer_segments.snapshot_id IS 'the snapshot';
@@ -108,14 +109,18 @@ END
 $$;
 
 -- Existing customer_segments rows move into customer_features.segments:
--- the snapshot's segmentations in name order (the order refresh uses), one
--- UPDATE per snapshot and segmentation.
+-- the snapshot's segmentations in name order (the order refresh uses), in
+-- one UPDATE (each row is rewritten once).
 DO $$
 DECLARE
     key_t regtype;
-    s record;
+    owner_r regrole;
+    acl aclitem[];
+    v text;
+    g record;
 BEGIN
-    SELECT a.atttypid::regtype INTO key_t FROM pg_attribute a
+    SELECT a.atttypid::regtype, c.relowner::regrole INTO key_t, owner_r
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
      WHERE a.attrelid = to_regclass('segkpi.customer_features') AND a.attname = 'customer_id';
     IF key_t IS NULL THEN
         RETURN;
@@ -123,24 +128,42 @@ BEGIN
     ALTER TABLE segkpi.customer_features ADD COLUMN IF NOT EXISTS segments text[];
     COMMENT ON TABLE segkpi.customer_features IS 'per-customer features and segments of each snapshot (customer-level: not for PUBLIC)';
     IF EXISTS (SELECT FROM pg_class WHERE oid = to_regclass('segkpi.customer_segments') AND relkind = 'r') THEN
+        SELECT relacl INTO acl FROM pg_class WHERE oid = 'segkpi.customer_segments'::regclass;
         UPDATE segkpi.snapshots sn
            SET segmentations = ARRAY(SELECT DISTINCT cs.segmentation FROM segkpi.customer_segments cs
                                       WHERE cs.snapshot_id = sn.snapshot_id ORDER BY 1);
-        UPDATE segkpi.customer_features f
-           SET segments = array_fill(NULL::text, ARRAY[cardinality(sn.segmentations)])
-          FROM segkpi.snapshots sn
-         WHERE sn.snapshot_id = f.snapshot_id AND cardinality(sn.segmentations) > 0;
-        FOR s IN SELECT sn.snapshot_id, u.segmentation, u.ord
-                   FROM segkpi.snapshots sn, unnest(sn.segmentations) WITH ORDINALITY u(segmentation, ord) LOOP
-            UPDATE segkpi.customer_features f SET segments[s.ord] = cs.segment
-              FROM segkpi.customer_segments cs
-             WHERE cs.snapshot_id = s.snapshot_id AND cs.segmentation = s.segmentation
-               AND f.snapshot_id = s.snapshot_id AND f.customer_id = cs.customer_id;
-        END LOOP;
-        DROP VIEW IF EXISTS segkpi.segment_migration;
+        UPDATE segkpi.customer_features f SET segments = x.segs
+          FROM (SELECT f2.snapshot_id, f2.customer_id, array_agg(cs.segment ORDER BY u.ord) AS segs
+                  FROM segkpi.snapshots sn
+                  JOIN segkpi.customer_features f2 ON f2.snapshot_id = sn.snapshot_id
+                 CROSS JOIN LATERAL unnest(sn.segmentations) WITH ORDINALITY AS u(segmentation, ord)
+                  LEFT JOIN segkpi.customer_segments cs
+                    ON cs.snapshot_id = f2.snapshot_id AND cs.segmentation = u.segmentation
+                   AND cs.customer_id = f2.customer_id
+                 GROUP BY 1, 2) x
+         WHERE f.snapshot_id = x.snapshot_id AND f.customer_id = x.customer_id;
         DROP TABLE segkpi.customer_segments;
     END IF;
     PERFORM segkpi.ensure_customer_tables(key_t);
+    -- Views made by this script would belong to the extension (pg_dump would
+    -- skip them) and to the superuser running it; bind_orders makes them
+    -- outside the extension, owned by whoever binds.  Those made here are
+    -- handed over the same way: to the owner of customer_features, with the
+    -- grants the customer_segments table had.
+    FOREACH v IN ARRAY ARRAY['customer_segments', 'segment_migration', 'rfm_grid'] LOOP
+        IF EXISTS (SELECT FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = ('segkpi.' || v)::regclass
+                      AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') THEN
+            EXECUTE format('ALTER EXTENSION segkpi DROP VIEW segkpi.%I', v);
+            EXECUTE format('ALTER VIEW segkpi.%I OWNER TO %s', v, owner_r);
+        END IF;
+    END LOOP;
+    FOR g IN SELECT e.grantee, e.privilege_type, e.is_grantable FROM aclexplode(acl) e
+              WHERE e.grantee <> owner_r LOOP
+        EXECUTE format('GRANT %s ON segkpi.customer_segments TO %s%s', g.privilege_type,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
 END
 $$;
 
@@ -183,7 +206,7 @@ BEGIN
     END IF;
     -- rows of customer_features plus the customer_segments rows they held
     EXECUTE 'WITH gone AS (DELETE FROM segkpi.customer_features WHERE customer_id = $1 RETURNING segments)
-             SELECT count(*) + coalesce(sum(cardinality(segments)), 0) FROM gone'
+             SELECT count(*) + coalesce(sum(cardinality(array_remove(segments, NULL))), 0) FROM gone'
        INTO n USING customer;
     RETURN n;
 END
@@ -267,16 +290,33 @@ GRANT EXECUTE ON FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi
 -- distinct attribute values before the rules run, instead of per lead.
 CREATE FUNCTION segkpi.groupable_columns(rel regclass, cols name[])
     RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog
 AS $$
-    SELECT coalesce(bool_and(EXISTS (SELECT FROM pg_opclass o JOIN pg_am am ON am.oid = o.opcmethod
-                                      WHERE o.opcdefault AND am.amname IN ('btree', 'hash')
-                                        AND o.opcintype = CASE WHEN t.typtype = 'e' THEN 'anyenum'::regtype
-                                                               WHEN t.typelem <> 0 AND t.typlen = -1 THEN 'anyarray'::regtype
-                                                               ELSE coalesce(nullif(t.typbasetype, 0), t.oid) END)), true)
-      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-     WHERE a.attrelid = rel AND a.attname = ANY (cols) AND NOT a.attisdropped
+DECLARE
+    t oid;
+    nxt oid;
+BEGIN
+    FOR t IN SELECT a.atttypid FROM pg_attribute a
+              WHERE a.attrelid = rel AND a.attname = ANY (cols) AND NOT a.attisdropped LOOP
+        -- a domain groups like its base type, an array like its elements
+        LOOP
+            SELECT CASE WHEN y.typtype = 'd' THEN y.typbasetype
+                        WHEN y.typelem <> 0 AND y.typlen = -1 THEN y.typelem ELSE 0 END
+              INTO nxt FROM pg_type y WHERE y.oid = t;
+            EXIT WHEN nxt = 0;
+            t := nxt;
+        END LOOP;
+        IF NOT EXISTS (SELECT FROM pg_opclass o JOIN pg_am am ON am.oid = o.opcmethod
+                        WHERE o.opcdefault AND am.amname IN ('btree', 'hash')
+                          AND o.opcintype = (SELECT CASE WHEN y.typtype = 'e' THEN 'anyenum'::regtype::oid
+                                                         ELSE y.oid END
+                                               FROM pg_type y WHERE y.oid = t)) THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+    RETURN true;
+END
 $$;
 COMMENT ON FUNCTION segkpi.groupable_columns(regclass, name[]) IS
     'true when every named column of the relation has a default btree or hash operator class';
@@ -291,10 +331,9 @@ CREATE OR REPLACE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.n
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
-    -- Compiled expressions and tuple deforming save about a fifth of the
-    -- per-customer passes, but LLVM's inlining and optimisation (which the
-    -- planner's costs for a million rows always trigger) cost seconds per
-    -- statement and save nothing measurable here.
+    -- JIT may still compile expressions and deform tuples, but LLVM's
+    -- inlining and optimisation, which the planner's costs for a million
+    -- rows always trigger, compiled for seconds per statement here.
     SET jit_inline_above_cost = -1
     SET jit_optimize_above_cost = -1
 AS $$
@@ -603,7 +642,9 @@ BEGIN
                 lead_nkeys := lead_nkeys + 1;
             END IF;
         END LOOP;
-        IF segkpi.groupable_columns(bl.relation, lead_attrs) THEN
+        -- (names like the generated columns would collide: lead by lead then)
+        IF segkpi.groupable_columns(bl.relation, lead_attrs)
+           AND NOT EXISTS (SELECT FROM unnest(lead_attrs) a WHERE a LIKE '\_sk\_%') THEN
             EXECUTE format($q$
                 CREATE TEMP TABLE segkpi_lead_groups ON COMMIT DROP AS
                 SELECT date_trunc(%1$L, l.%2$I::timestamptz)::date AS _sk_period %6$s, count(*) AS _sk_n,
