@@ -199,14 +199,16 @@ SELECT md5(string_agg(format('%s/%s/%s/%s', snapshot_id, segmentation, customer_
   FROM segkpi.customer_segments;
 SELECT has_table_privilege('regress_segkpi_owner', 'segkpi.customer_segments', 'SELECT') AS grant_kept,
        has_table_privilege('regress_segkpi_owner', 'segkpi.customer_segments', 'UPDATE') AS no_more;
+-- owner, extension membership and PUBLIC access of the customer-level objects
+CREATE TEMP VIEW customer_level AS
 SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
        EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                                         AND d.deptype = 'e') AS extension_member,
        has_table_privilege('public', c.oid, 'SELECT') AS public_reads
   FROM pg_class c
  WHERE c.relnamespace = 'segkpi'::regnamespace
-   AND c.relname IN ('customer_features', 'customer_segments', 'segment_migration', 'rfm_grid')
- ORDER BY 1;
+   AND c.relname IN ('customer_features', 'customer_segments', 'segment_migration', 'rfm_grid');
+SELECT * FROM customer_level ORDER BY 1;
 SELECT extversion FROM pg_extension WHERE extname = 'segkpi';
 SELECT count(*) AS foreign_keys FROM pg_constraint
  WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
@@ -233,11 +235,4 @@ SELECT count(*) AS segments FROM segkpi.customer_segments;
 SELECT count(*) > 0 AS migration_rows FROM segkpi.segment_migration;
 SELECT segkpi.erase_customer((SELECT min(customer_id) FROM segkpi.customer_features)) AS rows_erased;
 RESET ROLE;
-SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
-       EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                                        AND d.deptype = 'e') AS extension_member,
-       has_table_privilege('public', c.oid, 'SELECT') AS public_reads
-  FROM pg_class c
- WHERE c.relnamespace = 'segkpi'::regnamespace
-   AND c.relname IN ('customer_features', 'customer_segments', 'segment_migration', 'rfm_grid')
- ORDER BY 1;
+SELECT * FROM customer_level ORDER BY 1;
