@@ -23,6 +23,7 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET parallel_leader_participation = off;
+SET work_mem = '4MB';  -- the grouped plan below depends on it
 
 EXPLAIN (COSTS OFF) SELECT segkpi.kmeans(f, 5, 11, 'zscore', 3) FROM par_pts;
 EXPLAIN (COSTS OFF) SELECT region, segkpi.kmeans(f, 3, 5) FROM par_pts GROUP BY region;
