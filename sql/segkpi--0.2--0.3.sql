@@ -60,6 +60,7 @@ BEGIN
             PRIMARY KEY (snapshot_id, customer_id));
         REVOKE ALL ON segkpi.customer_features FROM PUBLIC;
         COMMENT ON TABLE segkpi.customer_features IS 'per-customer features and segments of each snapshot (customer-level: not for PUBLIC)';
+        COMMENT ON COLUMN segkpi.customer_features.segments IS 'the customer''s segment in each of snapshots.segmentations, in that order';
         $ddl$, key_type);
     END IF;
     -- The views go with the extension (they use its objects) while the
@@ -127,6 +128,7 @@ BEGIN
     END IF;
     ALTER TABLE segkpi.customer_features ADD COLUMN IF NOT EXISTS segments text[];
     COMMENT ON TABLE segkpi.customer_features IS 'per-customer features and segments of each snapshot (customer-level: not for PUBLIC)';
+    COMMENT ON COLUMN segkpi.customer_features.segments IS 'the customer''s segment in each of snapshots.segmentations, in that order';
     IF EXISTS (SELECT FROM pg_class WHERE oid = to_regclass('segkpi.customer_segments') AND relkind = 'r') THEN
         SELECT relacl INTO acl FROM pg_class WHERE oid = 'segkpi.customer_segments'::regclass;
         UPDATE segkpi.snapshots sn
