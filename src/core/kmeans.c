@@ -736,24 +736,6 @@ build_working_rows(const double *x, size_t n, const sk_km_model *m,
 	return SK_OK;
 }
 
-/* A seeded hash of a row's values (bit patterns, so platform-independent). */
-static SK_KM_INLINE uint64_t
-row_key(const double *r, int dim, uint64_t seed)
-{
-	uint64_t	h = seed;
-	int			f;
-
-	for (f = 0; f < dim; f++)
-	{
-		uint64_t	bits;
-
-		memcpy(&bits, &r[f], sizeof(bits));
-		h ^= bits;
-		h = sk_splitmix64(&h);
-	}
-	return h;
-}
-
 /* Total order of rows by their values' bit patterns. */
 static int
 row_cmp_bits(const double *a, const double *b, int dim)
@@ -806,7 +788,7 @@ prepare_rows_dim(fit_ws *ws, int dim, uint64_t seed, const sk_tick *tick)
 
 		if (SK_KM_TICK(i, tick))
 			return SK_ECANCEL;
-		ws->key[i] = row_key(r, dim, seed);
+		ws->key[i] = sk_km_row_key(r, dim, seed);
 		ws->bins_n[ws->key[i] >> (64 - ws->kbits)]++;
 		for (f = 0; f < dim; f++)
 		{

@@ -62,7 +62,31 @@
 #ifndef SK_KMEANS_H
 #define SK_KMEANS_H
 
+#include <string.h>
+
 #include "sk_common.h"
+
+/*
+ * A seeded hash of a row's values (their bit patterns, so it is the same
+ * on every platform).  The fit ranks its k-means++ draws by it and the
+ * server layer's sample cap keeps rows in its order, so both use this one.
+ */
+static inline uint64_t
+sk_km_row_key(const double *r, int dim, uint64_t seed)
+{
+	uint64_t	h = seed;
+	int			f;
+
+	for (f = 0; f < dim; f++)
+	{
+		uint64_t	bits;
+
+		memcpy(&bits, &r[f], sizeof(bits));
+		h ^= bits;
+		h = sk_splitmix64(&h);
+	}
+	return h;
+}
 
 #define SK_KM_MAX_DIM		1000
 #define SK_KM_MAX_K			1000

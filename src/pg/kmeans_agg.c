@@ -152,24 +152,6 @@ km_rec_cmp(const void *a, const void *b, int *dim)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-/* A seeded hash of a row's values (bit patterns, so platform-independent). */
-static inline uint64
-km_row_key(const double *r, int dim, uint64 seed)
-{
-	uint64		h = seed;
-	int			f;
-
-	for (f = 0; f < dim; f++)
-	{
-		uint64		bits;
-
-		memcpy(&bits, &r[f], sizeof(bits));
-		h ^= bits;
-		h = sk_splitmix64(&h);
-	}
-	return h;
-}
-
 /*
  * Put the rows in key order and keep the first `keep` of them.  One pass
  * hashes the rows and counts bucket sizes, one scatters (key, row) records
@@ -207,7 +189,7 @@ km_canonicalize(KmState *s, uint64 keep)
 	{
 		if ((i & 65535) == 0)
 			CHECK_FOR_INTERRUPTS();
-		keys[i] = km_row_key(s->rows + i * dim, dim, (uint64) s->o.seed);
+		keys[i] = sk_km_row_key(s->rows + i * dim, dim, (uint64) s->o.seed);
 		pos[KM_BUCKET(keys[i]) + 1]++;
 	}
 	for (b = 1; b <= nb; b++)
