@@ -18,9 +18,9 @@ PG_SRCS   = src/pg/status.c src/pg/glue.c
 REGRESS   = setup
 
 # RFM
-CORE_SRCS += src/core/numdec.c src/core/rank.c src/core/rfmstate.c
-PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c
-REGRESS   += rfm_agg rfm_score rfm_segment rfm_bad_input rfm_parallel
+CORE_SRCS += src/core/numdec.c src/core/rank.c src/core/rfmstate.c src/core/rfmscan.c
+PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c src/pg/rfm_scan.c
+REGRESS   += rfm_agg rfm_score rfm_scores rfm_segment rfm_bad_input rfm_parallel
 
 # k-means
 CORE_SRCS += src/core/kmeans.c

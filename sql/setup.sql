@@ -42,7 +42,8 @@ SELECT c.relname, a.attname
    AND col_description(c.oid, a.attnum) IS NULL
  ORDER BY 1, 2;
 
--- Every C function is marked PARALLEL SAFE (nothing here needs less).
+-- Every C function is marked PARALLEL SAFE except rfm_scores, which reads
+-- a whole relation itself and so runs once, in the leader (RESTRICTED).
 SELECT p.oid::regprocedure FROM pg_proc p
  WHERE p.pronamespace = 'segkpi'::regnamespace AND p.prolang = 13 /* C */ AND p.proparallel <> 's'
  ORDER BY 1;

@@ -19,6 +19,30 @@ typedef struct rank_rec
 
 #define TICK_EVERY 65536
 
+sk_status
+sk_dec_keys(const sk_dec *d, size_t n, sk_key *keys)
+{
+	int			scale = 0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (d[i].scale < 0)
+			return SK_EOVERFLOW;
+		if (d[i].scale > scale)
+			scale = d[i].scale;
+	}
+	for (i = 0; i < n; i++)
+	{
+		sk_dec		x = d[i];
+
+		if (sk_dec_rescale(&x, scale) != SK_OK)
+			return SK_EOVERFLOW;
+		sk_i128_key(x.v, &keys[i].hi, &keys[i].lo);
+	}
+	return SK_OK;
+}
+
 size_t
 sk_scores_work_size(size_t n)
 {

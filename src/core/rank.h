@@ -12,6 +12,7 @@
 #ifndef SK_RANK_H
 #define SK_RANK_H
 
+#include "numdec.h"
 #include "sk_common.h"
 
 #define SK_BINS_MAX 100
@@ -32,6 +33,14 @@ sk_key_i64(int64_t v)
 	k.lo = 0;
 	return k;
 }
+
+/*
+ * keys[i] = order-preserving key of d[i], for i < n, all compared at the
+ * largest scale among them.  SK_EOVERFLOW when a value does not fit 128
+ * bits at that scale, or has a negative scale (the caller's mark for a
+ * value too wide to decode); keys is then incomplete.
+ */
+sk_status	sk_dec_keys(const sk_dec *d, size_t n, sk_key *keys);
 
 /* Bytes of workspace sk_quantile_scores needs for n values; 0 on overflow. */
 size_t		sk_scores_work_size(size_t n);

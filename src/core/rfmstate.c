@@ -18,43 +18,6 @@ sk_rfm_state_init(sk_rfm_state *st)
 	st->version = SK_RFM_STATE_VERSION;
 }
 
-sk_dec
-sk_rfm_state_sum(const sk_rfm_state *st)
-{
-	sk_dec		d;
-	unsigned __int128 u;
-
-	u = ((unsigned __int128) (uint64_t) st->sum_hi << 64) | st->sum_lo;
-	d.v = (sk_i128) u;
-	d.scale = st->scale;
-	return d;
-}
-
-void
-sk_rfm_state_set_sum(sk_rfm_state *st, sk_dec sum)
-{
-	unsigned __int128 u = (unsigned __int128) sum.v;
-
-	st->sum_lo = (uint64_t) u;
-	st->sum_hi = (int64_t) (uint64_t) (u >> 64);
-	st->scale = (int16_t) sum.scale;
-}
-
-void
-sk_rfm_state_count(sk_rfm_state *st, int64_t ts, int is_order)
-{
-	if (!is_order)
-	{
-		st->refunds++;
-		return;
-	}
-	if (st->orders == 0 || ts < st->first)
-		st->first = ts;
-	if (st->orders == 0 || ts > st->last)
-		st->last = ts;
-	st->orders++;
-}
-
 sk_status
 sk_rfm_state_add(sk_rfm_state *st, int64_t ts, sk_dec amount)
 {

@@ -46,8 +46,29 @@ typedef struct sk_rfm_state
 } sk_rfm_state;
 
 void		sk_rfm_state_init(sk_rfm_state *st);
-sk_dec		sk_rfm_state_sum(const sk_rfm_state *st);
-void		sk_rfm_state_set_sum(sk_rfm_state *st, sk_dec sum);
+
+/* The exact part of the total. */
+static inline sk_dec
+sk_rfm_state_sum(const sk_rfm_state *st)
+{
+	sk_dec		d;
+	unsigned __int128 u;
+
+	u = ((unsigned __int128) (uint64_t) st->sum_hi << 64) | st->sum_lo;
+	d.v = (sk_i128) u;
+	d.scale = st->scale;
+	return d;
+}
+
+static inline void
+sk_rfm_state_set_sum(sk_rfm_state *st, sk_dec sum)
+{
+	unsigned __int128 u = (unsigned __int128) sum.v;
+
+	st->sum_lo = (uint64_t) u;
+	st->sum_hi = (int64_t) (uint64_t) (u >> 64);
+	st->scale = (int16_t) sum.scale;
+}
 
 /*
  * Add one row.  Returns SK_EOVERFLOW, with st unchanged, when the amount
@@ -55,8 +76,21 @@ void		sk_rfm_state_set_sum(sk_rfm_state *st, sk_dec sum);
  */
 sk_status	sk_rfm_state_add(sk_rfm_state *st, int64_t ts, sk_dec amount);
 
-/* Count one row whose amount the caller has added to the spill itself. */
-void		sk_rfm_state_count(sk_rfm_state *st, int64_t ts, int is_order);
+/* Count one row whose amount the caller has added (to the sum or the spill). */
+static inline void
+sk_rfm_state_count(sk_rfm_state *st, int64_t ts, int is_order)
+{
+	if (!is_order)
+	{
+		st->refunds++;
+		return;
+	}
+	if (st->orders == 0 || ts < st->first)
+		st->first = ts;
+	if (st->orders == 0 || ts > st->last)
+		st->last = ts;
+	st->orders++;
+}
 
 /*
  * a += b for everything but the monetary total's spill.  SK_EOVERFLOW, with

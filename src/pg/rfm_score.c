@@ -36,15 +36,12 @@
 PG_FUNCTION_INFO_V1(segkpi_rfm_score);
 PG_FUNCTION_INFO_V1(segkpi_rfm_segment);
 
-#define SEGMENT_BINS 5
-
 /* Per-query cache (fn_extra): result type, stats type, one ruleset. */
 typedef struct RfmCache
 {
 	TupleDesc	result_desc;
 	TupleDesc	stats_desc;
-	char	   *ruleset;		/* NULL until rules are loaded */
-	text	   *cell[SEGMENT_BINS][SEGMENT_BINS][SEGMENT_BINS];
+	RfmRules	rules;
 } RfmCache;
 
 /* Per-partition state (WinGetPartitionLocalMemory, zeroed at start). */
@@ -85,11 +82,9 @@ get_int_column(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? -1 : DatumGetInt32(d);
 }
 
-/* Fill the cache's cell table from the rules of one ruleset. */
-static void
-load_rules(FmgrInfo *flinfo, const char *ruleset)
+void
+segkpi_rfm_rules_load(RfmRules *rules, MemoryContext cxt, const char *ruleset)
 {
-	RfmCache   *cache = get_cache(flinfo);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	uint64		i;
@@ -97,12 +92,12 @@ load_rules(FmgrInfo *flinfo, const char *ruleset)
 				f,
 				m;
 
-	if (cache->ruleset != NULL && strcmp(cache->ruleset, ruleset) == 0)
+	if (rules->ruleset != NULL && strcmp(rules->ruleset, ruleset) == 0)
 		return;
 
 	args[0] = CStringGetTextDatum(ruleset);
-	memset(cache->cell, 0, sizeof(cache->cell));
-	cache->ruleset = NULL;
+	memset(rules->cell, 0, sizeof(rules->cell));
+	rules->ruleset = NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT segment, r_min, r_max, f_min, f_max, m_min, m_max"
@@ -123,7 +118,7 @@ load_rules(FmgrInfo *flinfo, const char *ruleset)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		char	   *segment = SPI_getvalue(tup, desc, 1);
 		size_t		len = strlen(segment);
-		text	   *name = (text *) MemoryContextAlloc(flinfo->fn_mcxt, VARHDRSZ + len);
+		text	   *name = (text *) MemoryContextAlloc(cxt, VARHDRSZ + len);
 		int			lo[3],
 					hi[3],
 					d;
@@ -135,21 +130,20 @@ load_rules(FmgrInfo *flinfo, const char *ruleset)
 			lo[d] = get_int_column(tup, desc, 2 + 2 * d);
 			hi[d] = get_int_column(tup, desc, 3 + 2 * d);
 		}
-		for (r = Max(lo[0], 1); r <= Min(hi[0], SEGMENT_BINS); r++)
-			for (f = Max(lo[1], 1); f <= Min(hi[1], SEGMENT_BINS); f++)
-				for (m = Max(lo[2], 1); m <= Min(hi[2], SEGMENT_BINS); m++)
-					if (cache->cell[r - 1][f - 1][m - 1] == NULL)
-						cache->cell[r - 1][f - 1][m - 1] = name;
+		for (r = Max(lo[0], 1); r <= Min(hi[0], RFM_SEGMENT_BINS); r++)
+			for (f = Max(lo[1], 1); f <= Min(hi[1], RFM_SEGMENT_BINS); f++)
+				for (m = Max(lo[2], 1); m <= Min(hi[2], RFM_SEGMENT_BINS); m++)
+					if (rules->cell[r - 1][f - 1][m - 1] == NULL)
+						rules->cell[r - 1][f - 1][m - 1] = name;
 	}
 	SPI_finish();
-	cache->ruleset = MemoryContextStrdup(flinfo->fn_mcxt, ruleset);
+	rules->ruleset = MemoryContextStrdup(cxt, ruleset);
 }
 
-/* Score on 1..bins -> score on 1..5, as ceil(5 * s / bins). */
-static inline int
-to_segment_bins(int score, int bins)
+static void
+load_rules(FmgrInfo *flinfo, const char *ruleset)
 {
-	return (SEGMENT_BINS * score + bins - 1) / bins;
+	segkpi_rfm_rules_load(&get_cache(flinfo)->rules, flinfo->fn_mcxt, ruleset);
 }
 
 Datum
@@ -165,18 +159,18 @@ segkpi_rfm_segment(PG_FUNCTION_ARGS)
 	for (d = 0; d < 3; d++)
 	{
 		score[d] = PG_GETARG_INT32(d);
-		if (score[d] < 1 || score[d] > SEGMENT_BINS)
+		if (score[d] < 1 || score[d] > RFM_SEGMENT_BINS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("rfm_segment: %s must be between 1 and %d",
-							names[d], SEGMENT_BINS),
+							names[d], RFM_SEGMENT_BINS),
 					 errdetail("The score given is %d.", score[d]),
 					 errhint("Scores from rfm_score with bins other than 5 are "
 							 "rescaled as ceil(5 * score / bins).")));
 	}
 	load_rules(fcinfo->flinfo, ruleset);
 	cache = get_cache(fcinfo->flinfo);
-	seg = cache->cell[score[0] - 1][score[1] - 1][score[2] - 1];
+	seg = cache->rules.cell[score[0] - 1][score[1] - 1][score[2] - 1];
 	if (seg == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(seg);
@@ -297,26 +291,9 @@ static void
 money_keys(WindowObject winobj, TupleDesc desc, const uint32 *rowpos,
 		   const sk_dec *money, size_t n, sk_key *keys)
 {
-	int			scale = 0;
-	bool		wide = false;
+	bool		wide = sk_dec_keys(money, n, keys) != SK_OK;
 	size_t		i;
 
-	for (i = 0; i < n; i++)
-	{
-		if (money[i].scale < 0)
-			wide = true;
-		else
-			scale = Max(scale, money[i].scale);
-	}
-	for (i = 0; i < n && !wide; i++)
-	{
-		sk_dec		d = money[i];
-
-		if (sk_dec_rescale(&d, scale) != SK_OK)
-			wide = true;
-		else
-			sk_i128_key(d.v, &keys[i].hi, &keys[i].lo);
-	}
 	if (wide)
 	{
 		MoneyRank  *mr = palloc_extended(n * sizeof(MoneyRank), MCXT_ALLOC_HUGE);
@@ -561,9 +538,7 @@ segkpi_rfm_score(PG_FUNCTION_ARGS)
 	values[RFM_RESULT_MONETARY] = row.monetary;
 	for (dim = 0; dim < 3; dim++)
 		values[RFM_RESULT_R + dim] = Int32GetDatum(sc[dim]);
-	seg = cache->cell[to_segment_bins(sc[0], part->bins) - 1]
-		[to_segment_bins(sc[1], part->bins) - 1]
-		[to_segment_bins(sc[2], part->bins) - 1];
+	seg = segkpi_rfm_rules_segment(&cache->rules, sc[0], sc[1], sc[2], part->bins);
 	if (seg == NULL)
 		nulls[RFM_RESULT_SEGMENT] = true;
 	else
