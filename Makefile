@@ -18,8 +18,8 @@ PG_SRCS   = src/pg/status.c src/pg/glue.c
 REGRESS   = setup
 
 # RFM
-CORE_SRCS += src/core/numdec.c src/core/rank.c src/core/rfmstate.c src/core/rfmscan.c
-PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c src/pg/rfm_scan.c
+CORE_SRCS += src/core/numdec.c src/core/rank.c src/core/rfmstate.c src/core/custtab.c src/core/rfmscan.c
+PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c src/pg/relscan.c src/pg/rfm_scan.c
 REGRESS   += rfm_agg rfm_score rfm_scores rfm_segment rfm_bad_input rfm_parallel
 
 # k-means
@@ -33,7 +33,7 @@ PG_SRCS   += src/pg/btyd_stats.c src/pg/btyd_model.c src/pg/btyd_fit.c
 REGRESS   += btyd_stats btyd_fit btyd_bad_input
 
 # KPI pipeline
-CORE_SRCS += src/core/activity.c
+CORE_SRCS += src/core/activity.c src/core/actscan.c
 PG_SRCS   += src/pg/activity.c
 REGRESS   += activity kpi_hand kpi_bad_input kpi_demo
 

@@ -113,4 +113,20 @@ sk_ctab_find_or_add(sk_ctab *t, uint64_t hash, sk_ctab_eq eq, void *arg, int *ad
 /* Move every entry of from into to (empty, and larger than from's count allows). */
 void		sk_ctab_rehash(const sk_ctab *from, sk_ctab *to);
 
+/* Continue t in slots (capacity entries, larger than t's): rehashed, same numbers. */
+void		sk_ctab_move(sk_ctab *t, sk_ctab_slot *slots, uint64_t capacity);
+
+/*
+ * Room for one more row when up to inflight earlier rows may still add a
+ * customer each: the table stays at most half full and the caller's
+ * records (records_cap of them) suffice.
+ */
+static inline int
+sk_ctab_room(const sk_ctab *t, uint64_t records_cap, unsigned inflight)
+{
+	uint64_t	after = t->count + inflight + 1;
+
+	return after <= (t->mask + 1) / 2 && after <= records_cap;
+}
+
 #endif							/* SK_CUSTTAB_H */

@@ -12,44 +12,6 @@
 
 #include "rfmscan.h"
 
-size_t
-sk_ctab_bytes(uint64_t capacity)
-{
-	if (capacity < 2 || capacity > SK_CTAB_MAX_CAPACITY ||
-		(capacity & (capacity - 1)) != 0 ||
-		capacity > SIZE_MAX / sizeof(sk_ctab_slot))
-		return 0;
-	return (size_t) capacity * sizeof(sk_ctab_slot);
-}
-
-void
-sk_ctab_init(sk_ctab *t, sk_ctab_slot *slots, uint64_t capacity)
-{
-	memset(slots, 0, (size_t) capacity * sizeof(sk_ctab_slot));
-	t->slots = slots;
-	t->mask = capacity - 1;
-	t->count = 0;
-}
-
-void
-sk_ctab_rehash(const sk_ctab *from, sk_ctab *to)
-{
-	uint64_t	i;
-
-	for (i = 0; i <= from->mask; i++)
-	{
-		const sk_ctab_slot *s = &from->slots[i];
-		uint64_t	j;
-
-		if (s->idx_plus_1 == 0)
-			continue;
-		for (j = s->hash & to->mask; to->slots[j].idx_plus_1 != 0; j = (j + 1) & to->mask)
-			;
-		to->slots[j] = *s;
-	}
-	to->count = from->count;
-}
-
 void
 sk_rfmscan_init(sk_rfmscan *s, sk_ctab_slot *slots, uint64_t slot_cap,
 				sk_rfm_cust *cust, uint64_t cust_cap, sk_ctab_eq eq, void *eq_arg)
@@ -66,20 +28,14 @@ sk_rfmscan_init(sk_rfmscan *s, sk_ctab_slot *slots, uint64_t slot_cap,
 int
 sk_rfmscan_room(const sk_rfmscan *s)
 {
-	uint64_t	after = s->tab.count + SK_RFMSCAN_RING + 1;
-
-	return after <= (s->tab.mask + 1) / 2 && after <= s->cust_cap;
+	return sk_ctab_room(&s->tab, s->cust_cap, SK_RFMSCAN_RING);
 }
 
 void
 sk_rfmscan_grow(sk_rfmscan *s, sk_ctab_slot *slots, uint64_t slot_cap,
 				sk_rfm_cust *cust, uint64_t cust_cap)
 {
-	sk_ctab		bigger;
-
-	sk_ctab_init(&bigger, slots, slot_cap);
-	sk_ctab_rehash(&s->tab, &bigger);
-	s->tab = bigger;
+	sk_ctab_move(&s->tab, slots, slot_cap);
 	s->cust = cust;
 	s->cust_cap = cust_cap;
 }

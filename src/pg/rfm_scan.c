@@ -25,28 +25,20 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "access/hash.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "executor/tstoreReceiver.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "nodes/params.h"
-#include "parser/parse_coerce.h"
 #include "tcop/dest.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
-#include "utils/typcache.h"
 
-#include "glue.h"
 #include "numdec.h"
 #include "rank.h"
+#include "relscan.h"
 #include "rfm_common.h"
 #include "rfmscan.h"
 #include "status.h"
@@ -88,14 +80,6 @@ enum
 	"SELECT %s, %s::pg_catalog.timestamptz, %s::pg_catalog.numeric" \
 	"  FROM %s WHERE %s::pg_catalog.timestamptz <= $1"
 
-typedef enum KeyKind
-{
-	KEY_INT2,
-	KEY_INT4,
-	KEY_INT8,
-	KEY_HASHED					/* any other type: its hash function and equality */
-} KeyKind;
-
 typedef enum Stop
 {
 	STOP_NONE,
@@ -107,20 +91,9 @@ typedef struct RfmScan
 {
 	DestReceiver pub;
 	sk_rfmscan	core;
-	MemoryContext cxt;			/* the tables and key copies */
-	Size		limit;			/* bytes */
-	Size		key_bytes;		/* bytes of key copies */
+	RelScanKeys keys;
+	RelScanMem	mem;
 	Stop		stop;
-	KeyKind		kind;
-	bool		key_byval;
-	int16		key_len;
-	Oid			key_coll;
-	FmgrInfo	hash_fn;		/* KEY_HASHED only */
-	FmgrInfo	eq_fn;
-	Datum		probe;			/* the key being looked up */
-	Datum	   *keys;			/* KEY_HASHED: copies, by customer number */
-	uint64		slot_cap;
-	uint64		cust_cap;
 } RfmScan;
 
 typedef struct Args
@@ -148,48 +121,9 @@ required_arg(FunctionCallInfo fcinfo, int n, const char *name)
 	return PG_GETARG_DATUM(n);
 }
 
-/* The column's type; 42703 when the relation has no such column. */
-static Oid
-column_type(Oid relid, const char *col, Oid *coll)
-{
-	AttrNumber	att = get_attnum(relid, col);
-	Oid			typid;
-	int32		typmod;
-
-	if (att == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg(FNAME ": column \"%s\" of relation \"%s\" does not exist",
-						col, get_rel_name(relid))));
-	get_atttypetypmodcoll(relid, att, &typid, &typmod, coll);
-	return typid;
-}
-
-/*
- * The column must convert to target implicitly, as it would when passed to
- * rfm_agg(timestamptz, numeric) in the SQL form (so date and integer
- * columns are taken, text and float8 are not).
- */
-static void
-check_implicit(Oid relid, const char *col, Oid target)
-{
-	Oid			coll;
-	Oid			type = column_type(relid, col, &coll);
-
-	if (!can_coerce_type(1, &type, &target, COERCION_IMPLICIT))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg(FNAME ": column \"%s\" is %s, which does not convert to %s implicitly",
-						col, format_type_be(type), format_type_be(target)),
-				 errhint("Cast the column in a view and pass the view.")));
-}
-
 static void
 read_args(FunctionCallInfo fcinfo, Args *a)
 {
-	Oid			coll;
-	Oid			col_type;
-
 	a->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
 	a->relid = DatumGetObjectId(required_arg(fcinfo, 1, "orders"));
 	a->customer = NameStr(*DatumGetName(required_arg(fcinfo, 2, "customer")));
@@ -199,10 +133,7 @@ read_args(FunctionCallInfo fcinfo, Args *a)
 	a->bins = DatumGetInt32(required_arg(fcinfo, 6, "bins"));
 	a->ruleset = TextDatumGetCString(required_arg(fcinfo, 7, "ruleset"));
 
-	if (get_rel_name(a->relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg(FNAME ": relation with OID %u does not exist", a->relid)));
+	segkpi_relscan_check_relation(FNAME, a->relid);
 	if (TIMESTAMP_NOT_FINITE(a->as_of))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -212,26 +143,16 @@ read_args(FunctionCallInfo fcinfo, Args *a)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg(FNAME ": bins must be between 1 and %d", SK_BINS_MAX),
 				 errdetail("bins is %d.", a->bins)));
-
-	col_type = column_type(a->relid, a->customer, &coll);
-	if (col_type != a->key_type)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg(FNAME ": key_type is %s, but column \"%s\" is %s",
-						format_type_be(a->key_type), a->customer, format_type_be(col_type)),
-				 errhint("Pass NULL::%s as key_type: the result's customer column has the key's own type.",
-						 format_type_be(col_type))));
-	a->key_coll = coll;
-	check_implicit(a->relid, a->ordered_at, TIMESTAMPTZOID);
-	check_implicit(a->relid, a->amount, NUMERICOID);
+	a->key_coll = segkpi_relscan_key_column(FNAME, a->relid, a->customer, a->key_type);
+	segkpi_relscan_implicit(FNAME, a->relid, a->ordered_at, TIMESTAMPTZOID);
+	segkpi_relscan_implicit(FNAME, a->relid, a->amount, NUMERICOID);
 }
 
 /* The text of SCAN_SQL or FALLBACK_SQL with the relation and columns quoted. */
 static char *
 build_query(bool fallback, const Args *a)
 {
-	const char *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(a->relid)),
-												 get_rel_name(a->relid));
+	const char *rel = segkpi_relscan_relation(a->relid);
 	const char *k = quote_identifier(a->customer);
 	const char *t = quote_identifier(a->ordered_at);
 	const char *m = quote_identifier(a->amount);
@@ -241,130 +162,23 @@ build_query(bool fallback, const Args *a)
 	return psprintf(SCAN_SQL, k, t, m, rel, t);
 }
 
-/* ---- keys ------------------------------------------------------------ */
-
-/* Does the customer numbered idx have the probe's key? */
-static int
-key_equal(void *arg, uint32_t idx)
-{
-	RfmScan	   *s = (RfmScan *) arg;
-
-	return DatumGetBool(FunctionCall2Coll(&s->eq_fn, s->key_coll, s->keys[idx], s->probe));
-}
-
-/*
- * How keys of this type are hashed: integers exactly (custtab.h), other
- * types through their default hash operator class.  False when the type
- * has none.
- */
-static bool
-setup_keys(RfmScan *s, const Args *a)
-{
-	Oid			base = getBaseType(a->key_type);
-	TypeCacheEntry *tc;
-	Oid			eq;
-
-	get_typlenbyval(a->key_type, &s->key_len, &s->key_byval);
-	s->key_coll = a->key_coll;
-	switch (base)
-	{
-		case INT2OID:
-			s->kind = KEY_INT2;
-			return true;
-		case INT4OID:
-			s->kind = KEY_INT4;
-			return true;
-		case INT8OID:
-			s->kind = KEY_INT8;
-			return true;
-	}
-	s->kind = KEY_HASHED;
-	tc = lookup_type_cache(a->key_type, TYPECACHE_HASH_OPFAMILY | TYPECACHE_HASH_EXTENDED_PROC);
-	if (!OidIsValid(tc->hash_opf) || !OidIsValid(tc->hash_extended_proc))
-		return false;
-	eq = get_opfamily_member(tc->hash_opf, tc->hash_opintype, tc->hash_opintype,
-							 HTEqualStrategyNumber);
-	if (!OidIsValid(eq))
-		return false;
-	fmgr_info_cxt(tc->hash_extended_proc, &s->hash_fn, s->cxt);
-	fmgr_info_cxt(get_opcode(eq), &s->eq_fn, s->cxt);
-	return true;
-}
-
-static uint64
-int_key(const RfmScan *s, Datum d)
-{
-	switch (s->kind)
-	{
-		case KEY_INT2:
-			return (uint64) (int64) DatumGetInt16(d);
-		case KEY_INT4:
-			return (uint64) (int64) DatumGetInt32(d);
-		default:
-			return (uint64) DatumGetInt64(d);
-	}
-}
-
-static Datum
-int_key_datum(const RfmScan *s, uint64 key)
-{
-	switch (s->kind)
-	{
-		case KEY_INT2:
-			return Int16GetDatum((int16) (int64) key);
-		case KEY_INT4:
-			return Int32GetDatum((int32) (int64) key);
-		default:
-			return Int64GetDatum((int64) key);
-	}
-}
-
-/* ---- memory ---------------------------------------------------------- */
-
-static Size
-bytes_for(const RfmScan *s, uint64 slot_cap, uint64 cust_cap)
-{
-	Size		b = sk_ctab_bytes(slot_cap) + (Size) cust_cap * sizeof(sk_rfm_cust);
-
-	if (s->kind == KEY_HASHED)
-		b += (Size) cust_cap * sizeof(Datum) + s->key_bytes;
-	return b;
-}
-
 /* Make room for one more row; false (and s->stop) past the limit. */
 static bool
 grow(RfmScan *s)
 {
-	uint64		need = sk_rfmscan_count(&s->core) + SK_RFMSCAN_RING + 1;
-	uint64		slot_cap = s->slot_cap;
-	uint64		cust_cap = s->cust_cap;
-	sk_ctab_slot *old_slots = s->core.tab.slots;
-	sk_ctab_slot *slots = old_slots;
-	sk_rfm_cust *cust = s->core.cust;
+	sk_ctab_slot *slots = s->core.tab.slots;
+	sk_ctab_slot *old_slots;
+	void	   *cust = s->core.cust;
 
-	while (need > slot_cap / 2)
-		slot_cap *= 2;
-	while (need > cust_cap)
-		cust_cap *= 2;
-	if (slot_cap > SK_CTAB_MAX_CAPACITY ||
-		bytes_for(s, slot_cap, cust_cap) > s->limit)
+	if (!segkpi_relscan_mem_grow(&s->mem, &s->keys, sk_rfmscan_count(&s->core),
+								 SK_RFMSCAN_RING, &slots, &old_slots, &cust))
 	{
 		s->stop = STOP_MEMORY;
 		return false;
 	}
-	if (cust_cap != s->cust_cap)
-	{
-		cust = segkpi_realloc_huge(cust, (Size) cust_cap * sizeof(sk_rfm_cust));
-		if (s->kind == KEY_HASHED)
-			s->keys = repalloc_huge(s->keys, (Size) cust_cap * sizeof(Datum));
-	}
-	if (slot_cap != s->slot_cap)
-		slots = segkpi_alloc_huge(s->cxt, sk_ctab_bytes(slot_cap));
-	sk_rfmscan_grow(&s->core, slots, slot_cap, cust, cust_cap);
+	sk_rfmscan_grow(&s->core, slots, s->mem.slot_cap, cust, s->mem.record_cap);
 	if (slots != old_slots)
 		pfree(old_slots);
-	s->slot_cap = slot_cap;
-	s->cust_cap = cust_cap;
 	return true;
 }
 
@@ -426,9 +240,9 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (!sk_rfmscan_room(&s->core) && !grow(s))
 		return false;
 
-	if (s->kind != KEY_HASHED)
+	if (s->keys.kind != KEY_HASHED)
 	{
-		uint64		key = int_key(s, v[0]);
+		uint64		key = segkpi_keys_int(&s->keys, v[0]);
 
 		sk_rfmscan_push(&s->core, sk_mix64(key), key, ts, amount, has_row);
 	}
@@ -436,21 +250,13 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 	{
 		uint32		idx;
 		int			added;
-		uint64		hash;
 
-		s->probe = s->key_len == -1 ? PointerGetDatum(PG_DETOAST_DATUM_PACKED(v[0])) : v[0];
-		hash = DatumGetUInt64(FunctionCall2Coll(&s->hash_fn, s->key_coll, s->probe,
-												UInt64GetDatum(0)));
-		sk_rfmscan_apply(&s->core, hash, ts, amount, has_row, &idx, &added);
+		sk_rfmscan_apply(&s->core, segkpi_keys_probe(&s->keys, v[0]), ts, amount, has_row,
+						 &idx, &added);
 		if (added)
 		{
-			MemoryContext old = MemoryContextSwitchTo(s->cxt);
-
-			s->keys[idx] = datumCopy(s->probe, s->key_byval, s->key_len);
-			MemoryContextSwitchTo(old);
-			if (!s->key_byval)
-				s->key_bytes += datumGetSize(s->keys[idx], false, s->key_len) + 16;
-			if (s->key_bytes > s->limit)
+			segkpi_keys_keep(&s->keys, idx, s->mem.cxt);
+			if (segkpi_relscan_mem_used(&s->mem, &s->keys) > s->mem.limit)
 			{
 				s->stop = STOP_MEMORY;
 				return false;
@@ -478,54 +284,6 @@ static void
 scan_noop(DestReceiver *self)
 {
 	(void) self;
-}
-
-/* ---- running the queries --------------------------------------------- */
-
-static ParamListInfo
-make_params(const Args *a, int n)
-{
-	ParamListInfo p = makeParamList(n);
-
-	p->params[0].value = TimestampTzGetDatum(a->as_of);
-	p->params[0].isnull = false;
-	p->params[0].ptype = TIMESTAMPTZOID;
-	p->params[0].pflags = PARAM_FLAG_CONST;
-	if (n > 1)
-	{
-		p->params[1].value = Int32GetDatum(a->bins);
-		p->params[1].isnull = false;
-		p->params[1].ptype = INT4OID;
-		p->params[1].pflags = PARAM_FLAG_CONST;
-		p->params[2].value = CStringGetTextDatum(a->ruleset);
-		p->params[2].isnull = false;
-		p->params[2].ptype = TEXTOID;
-		p->params[2].pflags = PARAM_FLAG_CONST;
-	}
-	return p;
-}
-
-/* Run query (n parameters, see make_params) into dest; no parallel plan. */
-static void
-run_query(const char *query, const Args *a, int n, DestReceiver *dest)
-{
-	Oid			types[3] = {TIMESTAMPTZOID, INT4OID, TEXTOID};
-	SPIPlanPtr	plan = SPI_prepare_cursor(query, n, types, 0);
-	SPIExecuteOptions opt;
-	int			rc;
-
-	if (plan == NULL)
-		elog(ERROR, FNAME ": could not prepare \"%s\": %s", query,
-			 SPI_result_code_string(SPI_result));
-	memset(&opt, 0, sizeof(opt));
-	opt.params = make_params(a, n);
-	opt.read_only = true;
-	opt.dest = dest;
-	rc = SPI_execute_plan_extended(plan, &opt);
-	/* a SELECT into a receiver other than SPI's own reports SPI_OK_UTILITY */
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		elog(ERROR, FNAME ": query failed: %s", SPI_result_code_string(rc));
-	SPI_freeplan(plan);
 }
 
 /* ---- the result ------------------------------------------------------ */
@@ -620,7 +378,7 @@ emit(RfmScan *s, const Args *a, const RfmRules *rules, ReturnSetInfo *rsinfo)
 		}
 		old = MemoryContextSwitchTo(rowcxt);
 		memset(nulls, true, sizeof(nulls));
-		values[OUT_CUSTOMER] = s->kind == KEY_HASHED ? s->keys[i] : int_key_datum(s, c->key);
+		values[OUT_CUSTOMER] = segkpi_keys_datum(&s->keys, c->key, (uint32) i);
 		nulls[OUT_CUSTOMER] = false;
 		if (c->st.orders + c->st.refunds > 0)
 		{
@@ -669,8 +427,13 @@ segkpi_rfm_scores(PG_FUNCTION_ARGS)
 	RfmScan		s;
 	RfmRules	rules;
 	bool		fast;
+	Oid			types[3] = {TIMESTAMPTZOID, INT4OID, TEXTOID};
+	Datum		values[3];
 
 	read_args(fcinfo, &a);
+	values[0] = TimestampTzGetDatum(a.as_of);
+	values[1] = Int32GetDatum(a.bins);
+	values[2] = CStringGetTextDatum(a.ruleset);
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&rules, 0, sizeof(rules));
 	segkpi_rfm_rules_load(&rules, CurrentMemoryContext, a.ruleset);
@@ -681,49 +444,34 @@ segkpi_rfm_scores(PG_FUNCTION_ARGS)
 	s.pub.rShutdown = scan_noop;
 	s.pub.rDestroy = scan_noop;
 	s.pub.mydest = DestNone;
-	s.cxt = AllocSetContextCreate(CurrentMemoryContext, "rfm_scores customers",
-								  ALLOCSET_DEFAULT_SIZES);
-	s.limit = get_hash_memory_limit();
-	s.slot_cap = 2048;
-	s.cust_cap = 1024;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	fast = setup_keys(&s, &a);
+	fast = segkpi_keys_setup(&s.keys, a.key_type, a.key_coll, CurrentMemoryContext);
 	if (fast)
 	{
-		MemoryContext old = MemoryContextSwitchTo(s.cxt);
+		sk_ctab_slot *slots;
+		void	   *cust;
 
-		if (s.kind == KEY_HASHED)
-			s.keys = palloc((Size) s.cust_cap * sizeof(Datum));
-		sk_rfmscan_init(&s.core, segkpi_alloc_huge(s.cxt, sk_ctab_bytes(s.slot_cap)), s.slot_cap,
-						segkpi_alloc_huge(s.cxt, (Size) s.cust_cap * sizeof(sk_rfm_cust)),
-						s.cust_cap, s.kind == KEY_HASHED ? key_equal : NULL, &s);
-		MemoryContextSwitchTo(old);
-		run_query(build_query(false, &a), &a, 1, &s.pub);
+		segkpi_relscan_mem_init(&s.mem, sizeof(sk_rfm_cust), &s.keys, &slots, &cust);
+		sk_rfmscan_init(&s.core, slots, s.mem.slot_cap, cust, s.mem.record_cap,
+						s.keys.kind == KEY_HASHED ? segkpi_keys_equal : NULL, &s.keys);
+		segkpi_relscan_run(FNAME, build_query(false, &a), 1, types, values, &s.pub);
 		if (s.stop == STOP_NONE && sk_rfmscan_finish(&s.core) != SK_OK)
 			s.stop = STOP_WIDE;
 		if (s.stop == STOP_NONE && !emit(&s, &a, &rules, rsinfo))
 			s.stop = STOP_WIDE;
 		fast = s.stop == STOP_NONE;
+		MemoryContextDelete(s.mem.cxt);
 	}
-	MemoryContextDelete(s.cxt);
 	if (!fast)
 	{
-		DestReceiver *dest = CreateDestReceiver(DestTuplestore);
-
 		ereport(DEBUG1,
 				(errmsg_internal(FNAME ": computing with the SQL form: %s",
 								 s.stop == STOP_MEMORY ? "the customers do not fit the hash memory limit" :
 								 s.stop == STOP_WIDE ? "a total needs more than 38 digits" :
 								 "the key type has no hash operator class")));
-
-		SetTuplestoreDestReceiverParams(dest, rsinfo->setResult,
-										rsinfo->econtext->ecxt_per_query_memory, false,
-										rsinfo->setDesc,
-										FNAME ": the SQL form returned unexpected columns");
-		run_query(build_query(true, &a), &a, 3, dest);
-		dest->rDestroy(dest);
+		segkpi_relscan_run_into(FNAME, build_query(true, &a), 3, types, values, rsinfo);
 	}
 	SPI_finish();
 	return (Datum) 0;
