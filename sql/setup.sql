@@ -42,8 +42,9 @@ SELECT c.relname, a.attname
    AND col_description(c.oid, a.attnum) IS NULL
  ORDER BY 1, 2;
 
--- Every C function is marked PARALLEL SAFE except rfm_scores, which reads
--- a whole relation itself and so runs once, in the leader (RESTRICTED).
+-- Every C function is marked PARALLEL SAFE except rfm_scores and
+-- activities, which read a whole relation themselves and so run once, in
+-- the leader (RESTRICTED).
 SELECT p.oid::regprocedure FROM pg_proc p
  WHERE p.pronamespace = 'segkpi'::regnamespace AND p.prolang = 13 /* C */ AND p.proparallel <> 's'
  ORDER BY 1;

@@ -33,6 +33,7 @@
 #include "utils/typcache.h"
 
 #include "activity.h"
+#include "activity_common.h"
 #include "glue.h"
 #include "rfm_common.h"
 #include "status.h"
@@ -95,8 +96,8 @@ enum
 	PER_PERIOD, PER_ACTIVE, PER_RETAINED, PER_ORDERS, PER_REVENUE, PER_COST, PER_NATTS
 };
 
-static void
-overflow_error(const char *fname)
+void
+segkpi_activity_overflow(const char *fname)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -210,6 +211,12 @@ act_make(const sk_act_head *h, const sk_act_entry *e, int32 cap)
 	return a;
 }
 
+Datum
+segkpi_activity_make(const sk_act_head *h, const sk_act_entry *e)
+{
+	return PointerGetDatum(act_make(h, e, h->n));
+}
+
 /* ---- text and binary I/O -------------------------------------------- */
 
 static Activity *
@@ -308,7 +315,7 @@ arg_dec(Datum d, const char *what)
 						   kind == SK_NUM_NAN ? "NaN" :
 						   kind == SK_NUM_PINF ? "Infinity" : "-Infinity")));
 	if (rc == SK_EOVERFLOW)
-		overflow_error("activity_agg");
+		segkpi_activity_overflow("activity_agg");
 	return dec;
 }
 
@@ -340,7 +347,7 @@ act_add_row(Activity *a, const sk_act_row *row)
 	sk_status	rc;
 
 	if (a->head.n >= SK_ACT_MAX_PERIODS)
-		overflow_error("activity_agg");
+		segkpi_activity_overflow("activity_agg");
 	/* one spare entry, so that growing needs no second pass */
 	e = act_entries(a, &h, a->head.n + 1 <= ACT_LOCAL ? local :
 					palloc_extended(sizeof(sk_act_entry) * ((Size) a->head.n + 1), MCXT_ALLOC_HUGE));
@@ -351,7 +358,7 @@ act_add_row(Activity *a, const sk_act_row *row)
 		rc = sk_act_add(&h, e, a->head.n + 1, row);
 	}
 	if (rc != SK_OK)
-		overflow_error("activity_agg");
+		segkpi_activity_overflow("activity_agg");
 	/* h.n <= a->cap holds already; checked again because a miss would overrun */
 	if (cap == a->cap && h.n <= a->cap && (!ACT_IS_NARROW(a) || fits_narrow(e, h.n)))
 	{
@@ -395,7 +402,7 @@ segkpi_activity_agg_sfunc(PG_FUNCTION_ARGS)
 
 		sk_act_init(&h);
 		if (sk_act_add(&h, e, 1, &row) != SK_OK)
-			overflow_error("activity_agg");
+			segkpi_activity_overflow("activity_agg");
 		/* 3 narrow entries make 128 bytes, an allocation size class */
 		PG_RETURN_POINTER(act_make(&h, e, 3));
 	}
@@ -428,7 +435,7 @@ segkpi_activity_agg_combine(PG_FUNCTION_ARGS)
 										   MCXT_ALLOC_HUGE);
 
 		if (sk_act_merge(&ha, ea, &hb, eb, &ho, eo) != SK_OK)
-			overflow_error("activity_agg");
+			segkpi_activity_overflow("activity_agg");
 		out = act_make(&ho, eo, ho.n);
 	}
 	PG_RETURN_POINTER(out);
@@ -595,7 +602,7 @@ segkpi_activity_rollup_sfunc(PG_FUNCTION_ARGS)
 		rc = sk_rollup_add(&r->head, r->c, r->cap, &h, e);
 	}
 	if (rc != SK_OK)
-		overflow_error("activity_rollup");
+		segkpi_activity_overflow("activity_rollup");
 	PG_RETURN_POINTER(r);
 }
 
@@ -626,7 +633,7 @@ segkpi_activity_rollup_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("activity_rollup: step_months must be the same on every row")));
 	if (rc != SK_OK)
-		overflow_error("activity_rollup");
+		segkpi_activity_overflow("activity_rollup");
 	PG_RETURN_POINTER(out);
 }
 

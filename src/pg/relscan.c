@@ -229,9 +229,10 @@ segkpi_relscan_mem_grow(RelScanMem *m, RelScanKeys *k, uint64 count, unsigned in
 
 void
 segkpi_relscan_run(const char *fname, const char *query, int n, const Oid *types,
-				   const Datum *values, DestReceiver *dest)
+				   const Datum *values, DestReceiver *dest, bool parallel)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(query, n, (Oid *) types, 0);
+	SPIPlanPtr	plan = SPI_prepare_cursor(query, n, (Oid *) types,
+										  parallel ? CURSOR_OPT_PARALLEL_OK : 0);
 	ParamListInfo params = makeParamList(n);
 	SPIExecuteOptions opt;
 	int			i,
@@ -268,6 +269,6 @@ segkpi_relscan_run_into(const char *fname, const char *query, int n, const Oid *
 									rsinfo->econtext->ecxt_per_query_memory, false,
 									rsinfo->setDesc,
 									psprintf("%s: the SQL form returned unexpected columns", fname));
-	segkpi_relscan_run(fname, query, n, types, values, dest);
+	segkpi_relscan_run(fname, query, n, types, values, dest, true);
 	dest->rDestroy(dest);
 }

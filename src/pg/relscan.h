@@ -132,13 +132,18 @@ bool		segkpi_relscan_mem_grow(RelScanMem *m, RelScanKeys *k, uint64 count,
 
 /*
  * Run query with n parameters (types, values; none NULL) read-only, its
- * rows going to dest, without a parallel plan.  The caller is connected
- * to SPI.
+ * rows going to dest, with a parallel plan only when parallel (rows that
+ * all pass through one receiver gain nothing from workers that only scan).
+ * The caller is connected to SPI.
  */
 void		segkpi_relscan_run(const char *fname, const char *query, int n,
-							   const Oid *types, const Datum *values, DestReceiver *dest);
+							   const Oid *types, const Datum *values, DestReceiver *dest,
+							   bool parallel);
 
-/* The same, with the rows going into the result of a materialising SRF. */
+/*
+ * The same, with the rows going into the result of a materialising SRF,
+ * and a parallel plan allowed (for the SQL forms, which aggregate).
+ */
 void		segkpi_relscan_run_into(const char *fname, const char *query, int n,
 									const Oid *types, const Datum *values,
 									ReturnSetInfo *rsinfo);

@@ -456,7 +456,7 @@ segkpi_rfm_scores(PG_FUNCTION_ARGS)
 		segkpi_relscan_mem_init(&s.mem, sizeof(sk_rfm_cust), &s.keys, &slots, &cust);
 		sk_rfmscan_init(&s.core, slots, s.mem.slot_cap, cust, s.mem.record_cap,
 						s.keys.kind == KEY_HASHED ? segkpi_keys_equal : NULL, &s.keys);
-		segkpi_relscan_run(FNAME, build_query(false, &a), 1, types, values, &s.pub);
+		segkpi_relscan_run(FNAME, build_query(false, &a), 1, types, values, &s.pub, false);
 		if (s.stop == STOP_NONE && sk_rfmscan_finish(&s.core) != SK_OK)
 			s.stop = STOP_WIDE;
 		if (s.stop == STOP_NONE && !emit(&s, &a, &rules, rsinfo))

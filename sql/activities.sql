@@ -1,0 +1,120 @@
+-- activities: the in-memory pass gives exactly the activities of the SQL
+-- form, activity_agg(date_trunc(grain, ordered_at)::date, ...) grouped by
+-- customer, for every key type and on every path.
+SET timezone = 'America/Sao_Paulo';
+
+-- Orders over 2017-2019 (Sao Paulo still had daylight saving time then),
+-- with refunds, costs at several scales, NULL costs, amounts and times,
+-- NULL customers, and customers whose only rows lack an amount.
+CREATE TABLE ac_orders AS
+SELECT CASE WHEN i % 101 = 0 THEN NULL ELSE (i * 7919) % 2000 - 300 END::bigint AS customer,
+       CASE WHEN i % 89 = 0 THEN NULL
+            ELSE timestamptz '2017-01-01' + ((i * 104729) % 1095) * interval '1 day'
+                 + (i % 24) * interval '1 hour' + (i % 7) * interval '1 second' END AS ordered_at,
+       CASE WHEN i % 83 = 0 THEN NULL
+            WHEN i % 7 = 0 THEN round(((i * 15485863) % 50000) / 100.0 - 300, (i % 4)::int)
+            ELSE round(((i * 15485863) % 50000) / 100.0 + 1, 2) END AS amount,
+       CASE WHEN i % 5 = 0 THEN NULL ELSE round((i % 997) / 10.0, (i % 3)::int) END AS cost
+  FROM generate_series(1::bigint, 30000) i;
+INSERT INTO ac_orders VALUES (90001, '2018-03-01', NULL, 1), (90001, NULL, 5, 1);
+ANALYZE ac_orders;
+
+-- Rows only in one of the two, as text (every period, sum and scale).
+CREATE FUNCTION ac_compare(fast_sql text, key text, grain text, before timestamptz, with_cost boolean)
+    RETURNS TABLE (customers bigint, null_activities bigint, only_fast bigint, only_sql bigint)
+    LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TEMP TABLE ac_fast AS SELECT customer::text AS k, activity::text AS a FROM (%s) x', fast_sql);
+    EXECUTE format('CREATE TEMP TABLE ac_slow AS
+        SELECT %1$I::text AS k,
+               segkpi.activity_agg(date_trunc(%2$L, ordered_at)::date, ordered_at, amount, %3$s)::text AS a
+          FROM %4$s WHERE %1$I IS NOT NULL AND (%5$L::timestamptz IS NULL OR ordered_at < %5$L)
+         GROUP BY 1', key, grain, CASE WHEN with_cost THEN 'cost' ELSE 'NULL::numeric' END,
+        CASE WHEN key = 'customer' THEN 'ac_orders' ELSE 'ac_keys' END, before);
+    RETURN QUERY SELECT (SELECT count(*) FROM ac_fast), (SELECT count(*) FROM ac_fast WHERE a IS NULL),
+                        (SELECT count(*) FROM (TABLE ac_fast EXCEPT ALL TABLE ac_slow) d),
+                        (SELECT count(*) FROM (TABLE ac_slow EXCEPT ALL TABLE ac_fast) d);
+    DROP TABLE ac_fast, ac_slow;
+END $$;
+
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer',
+                           'ordered_at', 'amount', 'cost', 'month', '2019-06-01')$$,
+                         'customer', 'month', '2019-06-01', true);
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer',
+                           'ordered_at', 'amount', grain => 'quarter')$$,
+                         'customer', 'quarter', NULL, false);
+-- in a select list the rows come one per call; the same rows
+SELECT * FROM ac_compare($$SELECT (r).customer, (r).activity FROM (SELECT segkpi.activities(NULL::bigint,
+                           'ac_orders', 'customer', 'ordered_at', 'amount', 'cost', 'month') AS r) s$$,
+                         'customer', 'month', NULL, true);
+SET timezone = 'UTC';
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer',
+                           'ordered_at', 'amount', 'cost', 'month', '2018-01-01')$$,
+                         'customer', 'month', '2018-01-01', true);
+-- the customer whose only dated row has no amount
+SELECT customer, activity FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount')
+ WHERE customer = 90001;
+
+-- Key types.
+CREATE TABLE ac_keys AS
+SELECT customer::int AS k4, ('c' || customer) AS ktext, md5(customer::text)::uuid AS kuuid,
+       customer::numeric / 7 AS knum, ordered_at, amount, cost
+  FROM ac_orders WHERE customer IS NOT NULL;
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::int, 'ac_keys', 'k4', 'ordered_at', 'amount', 'cost')$$,
+                         'k4', 'month', NULL, true);
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::text, 'ac_keys', 'ktext', 'ordered_at', 'amount', 'cost')$$,
+                         'ktext', 'month', NULL, true);
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::uuid, 'ac_keys', 'kuuid', 'ordered_at', 'amount', 'cost')$$,
+                         'kuuid', 'month', NULL, true);
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::numeric, 'ac_keys', 'knum', 'ordered_at', 'amount', 'cost')$$,
+                         'knum', 'month', NULL, true);
+
+-- The SQL form takes over when the fast path cannot give the rows.
+CREATE TABLE ac_varbit AS SELECT (customer % 64)::bit(8)::varbit AS k, ordered_at, amount FROM ac_orders WHERE customer >= 0;
+SET client_min_messages = debug1;
+SET work_mem = '64kB';
+SET hash_mem_multiplier = 1;
+SELECT count(*) FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'cost');
+SELECT count(*) FROM (SELECT segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount') r) s;
+RESET work_mem;
+RESET hash_mem_multiplier;
+SELECT count(*) FROM segkpi.activities(NULL::varbit, 'ac_varbit', 'k', 'ordered_at', 'amount');
+RESET client_min_messages;
+SET work_mem = '64kB';
+SET hash_mem_multiplier = 1;
+SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer',
+                           'ordered_at', 'amount', 'cost', 'month', '2019-06-01')$$,
+                         'customer', 'month', '2019-06-01', true);
+RESET work_mem;
+RESET hash_mem_multiplier;
+SELECT count(*) AS customers, count(*) FILTER (WHERE x.a = y.a) AS same
+  FROM (SELECT customer::text AS k, activity::text AS a FROM segkpi.activities(NULL::varbit, 'ac_varbit', 'k', 'ordered_at', 'amount')) x
+  JOIN (SELECT k::text, segkpi.activity_agg(date_trunc('month', ordered_at)::date, ordered_at, amount, NULL)::text AS a
+          FROM ac_varbit GROUP BY k) y USING (k);
+
+-- Bad input.
+\set VERBOSITY sqlstate
+SELECT * FROM segkpi.activities(NULL::bigint, NULL, 'customer', 'ordered_at', 'amount');
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', NULL, 'ordered_at', 'amount');
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', grain => NULL);
+\set VERBOSITY default
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', grain => 'week');
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', before => 'infinity');
+SELECT * FROM segkpi.activities(NULL::text, 'ac_orders', 'customer', 'ordered_at', 'amount');
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'price');
+CREATE TABLE ac_bad (customer bigint, ordered_at timestamptz, amount numeric, cost numeric, note text);
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'note');
+INSERT INTO ac_bad VALUES (1, '2024-01-01', 1, 'NaN');
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'cost');
+UPDATE ac_bad SET cost = 1, amount = 'Infinity';
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'cost');
+UPDATE ac_bad SET amount = 1, ordered_at = '-infinity';
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'cost');
+-- a sum past 38 digits is an error, as in activity_agg (there is no wider sum to fall back on)
+UPDATE ac_bad SET ordered_at = '2024-01-01', amount = 9e37;
+INSERT INTO ac_bad VALUES (1, '2024-01-02', 9e37, 0);
+SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'cost');
+SELECT segkpi.activity_agg(date_trunc('month', ordered_at)::date, ordered_at, amount, cost) FROM ac_bad;
+
+DROP TABLE ac_orders, ac_keys, ac_varbit, ac_bad;
+DROP FUNCTION ac_compare;
