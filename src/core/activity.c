@@ -81,7 +81,8 @@ entries_rescale(sk_act_entry *e, int32_t n, int from, int to)
 /*
  * Index of the first of n records (stride bytes apart, each starting with
  * its int32 period, as sk_act_entry and sk_rollup_cell do) whose period
- * is >= p.  Rows often come in time order, so the last one is tried first.
+ * is >= p.  Rows often come in time order, so the last one is tried first
+ * (a row in the latest period, or after it, reads no other record).
  */
 static int32_t
 find_period_at(const void *base, size_t stride, int32_t n, int32_t p)
@@ -91,8 +92,8 @@ find_period_at(const void *base, size_t stride, int32_t n, int32_t p)
 				hi = n;
 
 #define PERIOD_AT(i) (*(const int32_t *) (b + (size_t) (i) * stride))
-	if (n > 0 && PERIOD_AT(n - 1) < p)
-		return n;
+	if (n > 0 && PERIOD_AT(n - 1) <= p)
+		return PERIOD_AT(n - 1) < p ? n : n - 1;
 	while (lo < hi)
 	{
 		int32_t		mid = lo + (hi - lo) / 2;

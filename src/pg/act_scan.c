@@ -32,6 +32,7 @@
 
 #include "activity_common.h"
 #include "actscan.h"
+#include "glue.h"
 #include "relscan.h"
 
 PG_FUNCTION_INFO_V1(segkpi_activities);
@@ -55,12 +56,30 @@ typedef struct Period
 	DateADT		date;
 } Period;
 
+/*
+ * The customers' entries, in large blocks that the kernel may back with
+ * huge pages (glue.h): a million customers' entries are hundreds of
+ * megabytes reached at random, and with 4 kB pages nearly every access
+ * also misses the TLB.  Arrays come in powers of two; one that grows is
+ * put on the free list of its size and reused.
+ */
+#define ARENA_BLOCK ((Size) 64 * 1024 * 1024)
+#define ARENA_CLASSES 32
+
+typedef struct Arena
+{
+	char	   *next;			/* free space of the current block */
+	Size		left;
+	sk_act_entry *free[ARENA_CLASSES];	/* by log2 of the capacity */
+} Arena;
+
 typedef struct ActScan
 {
 	DestReceiver pub;
 	sk_actscan	core;
 	RelScanKeys keys;
 	RelScanMem	mem;
+	Arena		arena;
 	bool		over;			/* the customers outgrew the limit */
 	text	   *grain;
 	Interval	step;
@@ -239,19 +258,59 @@ read_dec(Datum d, const char *what)
 	return dec;
 }
 
+static int
+size_class(int32_t cap)
+{
+	int			c = 0;
+
+	while (((int32_t) 1 << c) < cap)
+		c++;
+	return c;
+}
+
+/*
+ * The core's callback: cap entries (a power of two) holding the n of old.
+ * NULL past the memory limit.
+ */
 static sk_act_entry *
 alloc_entries(void *arg, sk_act_entry *old, int32_t n, int32_t cap)
 {
 	ActScan    *s = (ActScan *) arg;
-	Size		more = (Size) (cap - sk_actscan_cap(n)) * sizeof(sk_act_entry);
+	Arena	   *a = &s->arena;
+	int			c = size_class(cap);
+	Size		bytes = (Size) cap * sizeof(sk_act_entry);
+	sk_act_entry *e;
 
-	(void) n;
-	if (segkpi_relscan_mem_used(&s->mem, &s->keys) + more > s->mem.limit)
+	if (c >= ARENA_CLASSES)
 		return NULL;
-	s->mem.other += more;
-	if (old == NULL)
-		return MemoryContextAlloc(s->mem.cxt, (Size) cap * sizeof(sk_act_entry));
-	return repalloc(old, (Size) cap * sizeof(sk_act_entry));
+	e = a->free[c];
+	if (e != NULL)
+		a->free[c] = *(sk_act_entry **) e;
+	else
+	{
+		if (a->left < bytes)
+		{
+			Size		block = Max(ARENA_BLOCK, bytes);
+
+			if (segkpi_relscan_mem_used(&s->mem, &s->keys) + block > s->mem.limit)
+				return NULL;
+			a->next = segkpi_alloc_huge(s->mem.cxt, block);
+			a->left = block;
+			s->mem.other += block;
+		}
+		e = (sk_act_entry *) a->next;
+		a->next += bytes;
+		a->left -= bytes;
+	}
+	if (old != NULL)
+	{
+		int			oc = size_class(sk_actscan_cap(n));
+
+		memcpy(e, old, (Size) n * sizeof(sk_act_entry));
+		*(sk_act_entry **) old = a->free[oc];
+		a->free[oc] = old;
+	}
+	return e;
 }
 
 static bool

@@ -214,7 +214,17 @@ segkpi_relscan_mem_grow(RelScanMem *m, RelScanKeys *k, uint64 count, unsigned in
 	*old_slots = *slots;
 	if (record_cap != m->record_cap)
 	{
-		*records = segkpi_realloc_huge(*records, (Size) record_cap * m->record_size);
+		/*
+		 * A fresh block rather than a reallocation: realloc moves the old
+		 * pages as they are, 4 kB ones, while fresh memory advised before
+		 * its first touch gets huge pages, and with them far fewer TLB
+		 * misses on the random accesses of the pass.
+		 */
+		void	   *bigger = segkpi_alloc_huge(m->cxt, (Size) record_cap * m->record_size);
+
+		memcpy(bigger, *records, (Size) count * m->record_size);
+		pfree(*records);
+		*records = bigger;
 		if (k->kind == KEY_HASHED)
 			k->copies = repalloc_huge(k->copies, (Size) record_cap * sizeof(Datum));
 	}
