@@ -55,6 +55,11 @@ SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_ord
 SELECT customer, activity FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount')
  WHERE customer = 90001;
 
+-- Calls that stop early and start again (a LIMIT under a rescanned subquery)
+SELECT g, (SELECT count(*) FROM (SELECT segkpi.activities(NULL::bigint, 'ac_orders', 'customer',
+                                  'ordered_at', 'amount') AS r LIMIT 3) s) AS first_rows
+  FROM generate_series(1, 3) g;
+
 -- Key types.
 CREATE TABLE ac_keys AS
 SELECT customer::int AS k4, ('c' || customer) AS ktext, md5(customer::text)::uuid AS kuuid,

@@ -19,6 +19,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -453,6 +454,20 @@ run_scan(const Args *a, const Oid *types, const Datum *values)
 	return s;
 }
 
+/*
+ * Free the customers when the calls stop early: at the end of the query,
+ * or at a rescan before the last row (the expression context shuts down).
+ */
+static void
+free_scan(Datum arg)
+{
+	ActScan    *s = (ActScan *) DatumGetPointer(arg);
+
+	if (s->mem.cxt != NULL)
+		MemoryContextDelete(s->mem.cxt);
+	s->mem.cxt = NULL;
+}
+
 /* One result row: the customer and its activity (NULL without a row). */
 static HeapTuple
 result_tuple(const ActScan *s, TupleDesc desc, uint64 i)
@@ -530,6 +545,7 @@ segkpi_activities(PG_FUNCTION_ARGS)
 		res->scan = scan;
 		funcctx->user_fctx = res;
 		MemoryContextSwitchTo(old);
+		RegisterExprContextCallback(rsinfo->econtext, free_scan, PointerGetDatum(scan));
 	}
 
 	funcctx = SRF_PERCALL_SETUP();
@@ -540,6 +556,6 @@ segkpi_activities(PG_FUNCTION_ARGS)
 
 		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(t));
 	}
-	MemoryContextDelete(res->scan->mem.cxt);
+	free_scan(PointerGetDatum(res->scan));
 	SRF_RETURN_DONE(funcctx);
 }
