@@ -2,6 +2,10 @@
 -- form, activity_agg(date_trunc(grain, ordered_at)::date, ...) grouped by
 -- customer, for every key type and on every path.
 SET timezone = 'America/Sao_Paulo';
+-- PostgreSQL's defaults, whatever the server's settings: the fast path's
+-- memory limit is work_mem x hash_mem_multiplier.
+SET work_mem = '4MB';
+SET hash_mem_multiplier = 2;
 
 -- Orders over 2017-2019 (Sao Paulo still had daylight saving time then),
 -- with refunds, costs at several scales, NULL costs, amounts and times,
@@ -60,6 +64,12 @@ SELECT g, (SELECT count(*) FROM (SELECT segkpi.activities(NULL::bigint, 'ac_orde
                                   'ordered_at', 'amount') AS r LIMIT 3) s) AS first_rows
   FROM generate_series(1, 3) g;
 
+-- At the default work_mem (4MB, set above) these customers fit: no DEBUG
+-- line, the fast path ran.
+SET client_min_messages = debug1;
+SELECT count(*) FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'cost');
+RESET client_min_messages;
+
 -- Key types.
 CREATE TABLE ac_keys AS
 SELECT customer::int AS k4, ('c' || customer) AS ktext, md5(customer::text)::uuid AS kuuid,
@@ -81,8 +91,8 @@ SET work_mem = '64kB';
 SET hash_mem_multiplier = 1;
 SELECT count(*) FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'cost');
 SELECT count(*) FROM (SELECT segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount') r) s;
-RESET work_mem;
-RESET hash_mem_multiplier;
+SET work_mem = '4MB';
+SET hash_mem_multiplier = 2;
 SELECT count(*) FROM segkpi.activities(NULL::varbit, 'ac_varbit', 'k', 'ordered_at', 'amount');
 RESET client_min_messages;
 SET work_mem = '64kB';
@@ -90,8 +100,8 @@ SET hash_mem_multiplier = 1;
 SELECT * FROM ac_compare($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer',
                            'ordered_at', 'amount', 'cost', 'month', '2019-06-01')$$,
                          'customer', 'month', '2019-06-01', true);
-RESET work_mem;
-RESET hash_mem_multiplier;
+SET work_mem = '4MB';
+SET hash_mem_multiplier = 2;
 SELECT count(*) AS customers, count(*) FILTER (WHERE x.a = y.a) AS same
   FROM (SELECT customer::text AS k, activity::text AS a FROM segkpi.activities(NULL::varbit, 'ac_varbit', 'k', 'ordered_at', 'amount')) x
   JOIN (SELECT k::text, segkpi.activity_agg(date_trunc('month', ordered_at)::date, ordered_at, amount, NULL)::text AS a

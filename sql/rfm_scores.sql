@@ -2,6 +2,10 @@
 -- rfm_score(rfm_agg(...)) OVER () grouped by customer, for every key type
 -- and on every path (fast, or the SQL form it falls back to).
 SET timezone = 'UTC';
+-- PostgreSQL's defaults, whatever the server's settings: the fast path's
+-- memory limit is work_mem x hash_mem_multiplier.
+SET work_mem = '4MB';
+SET hash_mem_multiplier = 2;
 
 -- The SQL form for a relation, written out once.
 CREATE FUNCTION rs_sql(rel regclass, key text, as_of timestamptz, bins int DEFAULT 5,
@@ -77,6 +81,12 @@ SELECT count(*) AS customers, count(*) FILTER (WHERE customer IS NULL) AS null_c
        (SELECT count(DISTINCT customer) FROM rs_orders WHERE ordered_at <= '2024-06-01') AS expected
   FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered_at', 'amount', '2024-06-01');
 
+-- At the default work_mem (4MB, set above) these customers fit: no DEBUG
+-- line, the fast path ran.
+SET client_min_messages = debug1;
+SELECT count(*) FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered_at', 'amount', '2024-06-01');
+RESET client_min_messages;
+
 -- Key types: integers are hashed exactly, others through their hash
 -- opclass; the customer column keeps its type.
 CREATE TABLE rs_keys AS
@@ -124,8 +134,8 @@ SELECT count(*) FROM segkpi.rfm_scores(NULL::varbit, 'rs_varbit', 'k', 'ordered_
 RESET client_min_messages;
 SELECT * FROM rs_compare($$SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer',
                            'ordered_at', 'amount', '2024-06-01')$$, 'rs_orders', 'customer', '2024-06-01');
-RESET work_mem;
-RESET hash_mem_multiplier;
+SET work_mem = '4MB';
+SET hash_mem_multiplier = 2;
 SELECT * FROM rs_compare($$SELECT * FROM segkpi.rfm_scores(NULL::int, 'rs_wide', 'customer',
                            'ordered_at', 'amount', '2024-06-01')$$, 'rs_wide', 'customer', '2024-06-01');
 SELECT * FROM rs_compare($$SELECT * FROM segkpi.rfm_scores(NULL::varbit, 'rs_varbit', 'k',

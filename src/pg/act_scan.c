@@ -61,16 +61,19 @@ typedef struct Period
  * The customers' entries, in large blocks that the kernel may back with
  * huge pages (glue.h): a million customers' entries are hundreds of
  * megabytes reached at random, and with 4 kB pages nearly every access
- * also misses the TLB.  Arrays come in powers of two; one that grows is
- * put on the free list of its size and reused.
+ * also misses the TLB.  Blocks start small and double, so that a small
+ * relation stays within a small work_mem.  Arrays come in powers of two;
+ * one that grows is put on the free list of its size and reused.
  */
-#define ARENA_BLOCK ((Size) 64 * 1024 * 1024)
+#define ARENA_FIRST_BLOCK ((Size) 64 * 1024)
+#define ARENA_MAX_BLOCK ((Size) 64 * 1024 * 1024)
 #define ARENA_CLASSES 32
 
 typedef struct Arena
 {
 	char	   *next;			/* free space of the current block */
 	Size		left;
+	Size		block;			/* size of the next block: doubles up to the maximum */
 	sk_act_entry *free[ARENA_CLASSES];	/* by log2 of the capacity */
 } Arena;
 
@@ -291,12 +294,13 @@ alloc_entries(void *arg, sk_act_entry *old, int32_t n, int32_t cap)
 	{
 		if (a->left < bytes)
 		{
-			Size		block = Max(ARENA_BLOCK, bytes);
+			Size		block = Max(a->block, bytes);
 
 			if (segkpi_relscan_mem_used(&s->mem, &s->keys) + block > s->mem.limit)
 				return NULL;
 			a->next = segkpi_alloc_huge(s->mem.cxt, block);
 			a->left = block;
+			a->block = Min(block * 2, ARENA_MAX_BLOCK);
 			s->mem.other += block;
 		}
 		e = (sk_act_entry *) a->next;
@@ -433,6 +437,7 @@ run_scan(const Args *a, const Oid *types, const Datum *values)
 	s->grain = a->grain;
 	memset(&s->step, 0, sizeof(s->step));
 	s->step.month = strcmp(text_to_cstring(a->grain), "month") == 0 ? 1 : 3;
+	s->arena.block = ARENA_FIRST_BLOCK;
 	s->period_cap = 64;
 	s->periods = palloc(sizeof(Period) * s->period_cap);
 	segkpi_relscan_mem_init(&s->mem, sizeof(sk_act_cust), &s->keys, &slots, &cust);
