@@ -239,25 +239,9 @@ period_of(ActScan *s, TimestampTz ts)
 static sk_dec
 read_dec(Datum d, const char *what)
 {
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-	sk_numkind	kind;
 	sk_dec		dec;
-	sk_status	rc;
 
-	rc = sk_numeric_decode((const unsigned char *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v),
-						   &kind, &dec);
-	if (rc == SK_EDATA)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg(FNAME ": %s is not a valid numeric value", what)));
-	if (rc == SK_OK && kind != SK_NUM_FINITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg(FNAME ": %s must be finite", what),
-				 errdetail("The %s is %s.", what,
-						   kind == SK_NUM_NAN ? "NaN" :
-						   kind == SK_NUM_PINF ? "Infinity" : "-Infinity")));
-	if (rc == SK_EOVERFLOW)
+	if (!segkpi_decimal(FNAME, what, d, &dec))
 		segkpi_activity_overflow(FNAME);
 	return dec;
 }
@@ -397,21 +381,6 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
-static void
-scan_startup(DestReceiver *self, int operation, TupleDesc desc)
-{
-	(void) self;
-	(void) operation;
-	if (desc->natts != 4)
-		elog(ERROR, FNAME ": the scan query returned %d columns", desc->natts);
-}
-
-static void
-scan_noop(DestReceiver *self)
-{
-	(void) self;
-}
-
 /*
  * The in-memory pass, in the current memory context.  NULL (everything
  * freed) when the SQL form must run instead.
@@ -423,11 +392,7 @@ run_scan(const Args *a, const Oid *types, const Datum *values)
 	sk_ctab_slot *slots;
 	void	   *cust;
 
-	s->pub.receiveSlot = scan_receive;
-	s->pub.rStartup = scan_startup;
-	s->pub.rShutdown = scan_noop;
-	s->pub.rDestroy = scan_noop;
-	s->pub.mydest = DestNone;
+	segkpi_receiver_init(&s->pub, scan_receive);
 	if (!segkpi_keys_setup(&s->keys, a->key_type, a->key_coll, CurrentMemoryContext))
 	{
 		ereport(DEBUG1,

@@ -296,25 +296,9 @@ segkpi_activity_send(PG_FUNCTION_ARGS)
 static sk_dec
 arg_dec(Datum d, const char *what)
 {
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-	sk_numkind	kind;
 	sk_dec		dec;
-	sk_status	rc;
 
-	rc = sk_numeric_decode((const unsigned char *) VARDATA_ANY(v),
-						   VARSIZE_ANY_EXHDR(v), &kind, &dec);
-	if (rc == SK_EDATA)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("activity_agg: %s is not a valid numeric value", what)));
-	if (rc == SK_OK && kind != SK_NUM_FINITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("activity_agg: %s must be finite", what),
-				 errdetail("The %s is %s.", what,
-						   kind == SK_NUM_NAN ? "NaN" :
-						   kind == SK_NUM_PINF ? "Infinity" : "-Infinity")));
-	if (rc == SK_EOVERFLOW)
+	if (!segkpi_decimal("activity_agg", what, d, &dec))
 		segkpi_activity_overflow("activity_agg");
 	return dec;
 }

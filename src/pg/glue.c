@@ -65,3 +65,50 @@ segkpi_realloc_huge(void *p, Size size)
 	segkpi_advise_huge(p, size);
 	return p;
 }
+
+bool
+segkpi_decimal(const char *fname, const char *what, Datum d, sk_dec *out)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+	sk_numkind	kind;
+	sk_status	rc;
+
+	rc = sk_numeric_decode((const unsigned char *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v),
+						   &kind, out);
+	if (rc == SK_EDATA)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s: %s is not a valid numeric value", fname, what)));
+	if (rc == SK_OK && kind != SK_NUM_FINITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: %s must be finite", fname, what),
+				 errdetail("The %s is %s.", what,
+						   kind == SK_NUM_NAN ? "NaN" :
+						   kind == SK_NUM_PINF ? "Infinity" : "-Infinity")));
+	return rc == SK_OK;
+}
+
+static void
+receiver_startup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	(void) self;
+	(void) operation;
+	(void) desc;
+}
+
+static void
+receiver_noop(DestReceiver *self)
+{
+	(void) self;
+}
+
+void
+segkpi_receiver_init(DestReceiver *r, bool (*receive) (TupleTableSlot *slot, DestReceiver *self))
+{
+	r->receiveSlot = receive;
+	r->rStartup = receiver_startup;
+	r->rShutdown = receiver_noop;
+	r->rDestroy = receiver_noop;
+	r->mydest = DestNone;
+}

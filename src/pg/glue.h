@@ -7,6 +7,9 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "tcop/dest.h"
+
+#include "numdec.h"
 
 /* ERROR (0A000) unless called as an aggregate's support function. */
 void		segkpi_require_agg_context(FunctionCallInfo fcinfo, const char *fname);
@@ -31,5 +34,20 @@ segkpi_send_text_cstring(const char *text)
  */
 void	   *segkpi_alloc_huge(MemoryContext cxt, Size size);
 void	   *segkpi_realloc_huge(void *p, Size size);
+
+/*
+ * A numeric Datum as an exact decimal.  ERROR for bytes that are not a
+ * numeric (XX001) and for NaN or +-Infinity (22000); the messages start
+ * with "fname: what".  False when the value has more than 38 significant
+ * digits (the caller decides what that means).
+ */
+bool		segkpi_decimal(const char *fname, const char *what, Datum d, sk_dec *out);
+
+/*
+ * A DestReceiver that hands each row to receive and needs no set-up or
+ * clean-up (the in-memory passes over a relation).
+ */
+void		segkpi_receiver_init(DestReceiver *r,
+								 bool (*receive) (TupleTableSlot *slot, DestReceiver *self));
 
 #endif							/* SEGKPI_GLUE_H */

@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "glue.h"
 #include "numdec.h"
 #include "rank.h"
 #include "relscan.h"
@@ -185,29 +186,6 @@ grow(RfmScan *s)
 /* ---- the receiver ---------------------------------------------------- */
 
 static bool
-read_amount(Datum d, sk_dec *out)
-{
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-	sk_numkind	kind;
-	sk_status	rc;
-
-	rc = sk_numeric_decode((const unsigned char *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v),
-						   &kind, out);
-	if (rc == SK_EDATA)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg(FNAME ": amount is not a valid numeric value")));
-	if (rc == SK_OK && kind != SK_NUM_FINITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg(FNAME ": amount must be finite"),
-				 errdetail("The amount is %s.",
-						   kind == SK_NUM_NAN ? "NaN" :
-						   kind == SK_NUM_PINF ? "Infinity" : "-Infinity")));
-	return rc == SK_OK;
-}
-
-static bool
 scan_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	RfmScan	   *s = (RfmScan *) self;
@@ -231,7 +209,7 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg(FNAME ": ordered_at must be finite"),
 					 errdetail("An order dated infinity or -infinity has no recency.")));
-		if (!read_amount(v[2], &amount))
+		if (!segkpi_decimal(FNAME, "amount", v[2], &amount))
 		{
 			s->stop = STOP_WIDE;
 			return false;
@@ -269,21 +247,6 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 		return false;
 	}
 	return true;
-}
-
-static void
-scan_startup(DestReceiver *self, int operation, TupleDesc desc)
-{
-	(void) self;
-	(void) operation;
-	if (desc->natts != 3)
-		elog(ERROR, FNAME ": the scan query returned %d columns", desc->natts);
-}
-
-static void
-scan_noop(DestReceiver *self)
-{
-	(void) self;
 }
 
 /* ---- the result ------------------------------------------------------ */
@@ -439,11 +402,7 @@ segkpi_rfm_scores(PG_FUNCTION_ARGS)
 	segkpi_rfm_rules_load(&rules, CurrentMemoryContext, a.ruleset);
 
 	memset(&s, 0, sizeof(s));
-	s.pub.receiveSlot = scan_receive;
-	s.pub.rStartup = scan_startup;
-	s.pub.rShutdown = scan_noop;
-	s.pub.rDestroy = scan_noop;
-	s.pub.mydest = DestNone;
+	segkpi_receiver_init(&s.pub, scan_receive);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
