@@ -49,7 +49,7 @@ DATA = $(sort $(wildcard sql/segkpi--*.sql))
 # compiler may warn differently, so plain `make` does not fail on warnings.
 WERROR ?=
 PG_CPPFLAGS = -I$(srcdir)/src/core -I$(srcdir)/src/pg -isystem $(shell $(PG_CONFIG) --includedir-server)
-PG_CFLAGS   = -Wextra $(WERROR)
+PG_CFLAGS   = -Wextra -ffp-contract=off $(WERROR)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -75,7 +75,7 @@ test:
 	@bash test/run-tests
 
 # Unit tests of src/core, built without any server header.
-UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -Isrc/core -Itest/unit \
+UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -Isrc/core -Itest/unit \
               -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_TESTS  = $(patsubst test/unit/%.c,test/unit/bin/%,$(wildcard test/unit/test_*.c))
 

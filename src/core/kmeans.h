@@ -188,6 +188,13 @@ extern sk_status sk_km_fit_work_size(size_t n, int dim,
  * too small), SK_ELIMIT, SK_EDATA (NaN/Inf in x or init), SK_EOVERFLOW or
  * SK_ECANCEL.  On failure the model's contents are unspecified.
  */
+/*
+ * Whether fits with few centres of few features label rows four at a time
+ * with AVX2 (on by default where the CPU has it).  The result is the same
+ * either way; tests turn it off to compare.  Returns the state in effect.
+ */
+extern int	sk_km_set_simd(int on);
+
 extern sk_status sk_km_fit(const double *x, size_t n, int dim,
 						   const sk_km_params *p,
 						   void *work, size_t work_bytes,
