@@ -53,3 +53,31 @@ SELECT array_agg(size ORDER BY cluster) = (
                SELECT segkpi.kmeans_assign((SELECT m FROM serial_models WHERE what = 'all'), f) AS c, count(*) AS n
                  FROM par_pts GROUP BY 1) x) AS sizes_match_assignment
   FROM segkpi.kmeans_centroids((SELECT m FROM serial_models WHERE what = 'all'));
+
+-- Inputs of 4 MB and more: the rows (here 240000 x 3 doubles, 5.5 MB) and
+-- the fit's workspace live in mappings of their own, grown by copying and
+-- unmapped when the aggregate's memory goes.  Serial and parallel fits
+-- agree; an error after the rows were mapped leaves the session usable;
+-- small groups of a GROUP BY still fit beside a large one.
+CREATE TABLE big_pts AS
+SELECT i, ARRAY[(i % 5) * 3 + (hashint4(i) % 1000) / 1000.0,
+                (i % 5) * -2 + (hashint4(i + 7) % 1000) / 1000.0,
+                (hashint4(i + 13) % 1000) / 1000.0]::float8[] AS f
+  FROM generate_series(1, 240000) i;
+ANALYZE big_pts;
+EXPLAIN (COSTS OFF) SELECT segkpi.kmeans(f, 5, 3) AS m FROM big_pts;
+CREATE TABLE big_parallel AS SELECT segkpi.kmeans(f, 5, 3) AS m FROM big_pts;
+RESET max_parallel_workers_per_gather;
+SET max_parallel_workers_per_gather = 0;
+SELECT segkpi.kmeans(f, 5, 3)::text = (SELECT m::text FROM big_parallel) AS same_model,
+       segkpi.kmeans_iterations(segkpi.kmeans(f, 5, 3)) > 0 AS fitted
+  FROM big_pts;
+SELECT sum(size) AS rows_fitted FROM segkpi.kmeans_centroids((SELECT m FROM big_parallel));
+-- a bad row after 240000 good ones
+SELECT segkpi.kmeans(f, 5, 3)
+  FROM (SELECT f FROM big_pts UNION ALL SELECT ARRAY[1, 'NaN', 2]::float8[]) x;
+SELECT i % 2 AS half, (SELECT sum(size) FROM segkpi.kmeans_centroids(segkpi.kmeans(f, 2, 1))) AS rows_fitted
+  FROM (SELECT i, f FROM big_pts UNION ALL SELECT -1, ARRAY[0, 0, 0]::float8[]
+        UNION ALL SELECT -3, ARRAY[1, 1, 1]::float8[]) x
+ WHERE i > 0 OR i IN (-1, -3)
+ GROUP BY i % 2 ORDER BY 1;

@@ -58,12 +58,68 @@ segkpi_alloc_huge(MemoryContext cxt, Size size)
 	return p;
 }
 
-void *
-segkpi_realloc_huge(void *p, Size size)
+static void
+segkpi_map_callback(void *arg)
 {
-	p = repalloc_huge(p, size);
-	segkpi_advise_huge(p, size);
+	segkpi_map_release((SegkpiMap *) arg);
+}
+
+void
+segkpi_map_attach(SegkpiMap *m, MemoryContext cxt)
+{
+	m->p = NULL;
+	m->len = 0;
+	m->cb.func = segkpi_map_callback;
+	m->cb.arg = m;
+	MemoryContextRegisterResetCallback(cxt, &m->cb);
+}
+
+void *
+segkpi_map_resize(SegkpiMap *m, Size size, Size keep)
+{
+	Size		len = (size + SEGKPI_HUGE_PAGE - 1) & ~(SEGKPI_HUGE_PAGE - 1);
+	char	   *raw;
+	char	   *p;
+	Size		lead;
+
+	Assert(keep <= size && keep <= m->len);
+	if (len < size || len > SIZE_MAX - SEGKPI_HUGE_PAGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed on request of size %zu.", size)));
+	/* over-map by one huge page, then trim to an aligned start */
+	raw = mmap(NULL, len + SEGKPI_HUGE_PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed on request of size %zu.", size)));
+	p = (char *) (((uintptr_t) raw + SEGKPI_HUGE_PAGE - 1) & ~(SEGKPI_HUGE_PAGE - 1));
+	lead = p - raw;
+	if (lead > 0)
+		(void) munmap(raw, lead);
+	if (SEGKPI_HUGE_PAGE - lead > 0)
+		(void) munmap(p + len, SEGKPI_HUGE_PAGE - lead);
+#ifdef MADV_HUGEPAGE
+	(void) madvise(p, len, MADV_HUGEPAGE);
+#endif
+	if (keep > 0)
+		memcpy(p, m->p, keep);
+	segkpi_map_release(m);
+	m->p = p;
+	m->len = len;
 	return p;
+}
+
+void
+segkpi_map_release(SegkpiMap *m)
+{
+	if (m->p != NULL)
+		(void) munmap(m->p, m->len);
+	m->p = NULL;
+	m->len = 0;
 }
 
 bool

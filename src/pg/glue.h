@@ -25,15 +25,40 @@ segkpi_send_text_cstring(const char *text)
 }
 
 /*
- * MemoryContextAllocHuge / repalloc_huge for large scratch blocks (rows of
- * a fit, its workspace), with a hint that the kernel may back them with
+ * MemoryContextAllocHuge for large scratch blocks (the records of a pass
+ * over a relation), with a hint that the kernel may back them with
  * transparent huge pages where they are enabled on request (madvise).
  * Touching fresh memory 4 kB at a time costs more than the arithmetic of
- * a fit on many machines, virtual ones especially.  Only a hint: the
+ * a pass on many machines, virtual ones especially.  Only a hint: the
  * memory belongs to the memory context like any other.
  */
 void	   *segkpi_alloc_huge(MemoryContext cxt, Size size);
-void	   *segkpi_realloc_huge(void *p, Size size);
+
+/*
+ * One large array in its own mapping, aligned to 2 MB and advised for
+ * huge pages, so that a fresh backend faults it in 2 MB at a time (palloc
+ * would hand it out at an arbitrary address, from memory that is faulted
+ * 4 kB at a time at first touch).  The mapping is released by
+ * segkpi_map_release, or when the memory context it was attached to is
+ * reset or deleted (errors included); the SegkpiMap itself must live in
+ * that context or a longer-lived one.
+ */
+typedef struct SegkpiMap
+{
+	char	   *p;				/* NULL when nothing is mapped */
+	Size		len;			/* bytes mapped */
+	MemoryContextCallback cb;
+} SegkpiMap;
+
+void		segkpi_map_attach(SegkpiMap *m, MemoryContext cxt);
+
+/*
+ * Map size bytes, carry over the first keep bytes of the old mapping and
+ * unmap it; returns the new address.  ERROR (53200) when the kernel
+ * refuses.
+ */
+void	   *segkpi_map_resize(SegkpiMap *m, Size size, Size keep);
+void		segkpi_map_release(SegkpiMap *m);
 
 /*
  * A numeric Datum as an exact decimal.  ERROR for bytes that are not a
