@@ -1591,6 +1591,22 @@ hamerly_keeps(fit_ws *ws, const double *x, int a, size_t i, int dim)
 	return up < bound;
 }
 
+/*
+ * Label the block of rows from row i by nearest_block(): returns its
+ * number of rows, 0 when the tick says stop.
+ */
+static size_t
+block_labels(const fit_ws *ws, size_t i, int k, int dim, int32_t *lab,
+			 double *d2, const sk_tick *tick)
+{
+	size_t		rows = ws->m - i < SK_KM_BLOCK ? ws->m - i : SK_KM_BLOCK;
+
+	if (SK_KM_TICK(i, tick))
+		return 0;
+	nearest_block(ws->x + i * dim, rows, ws->cen, k, dim, lab, d2);
+	return rows;
+}
+
 /* Add row x to (sign 1) or remove it from (sign -1) cluster a's sums. */
 static SK_KM_INLINE void
 move_row(fit_ws *ws, const double *x, int dim, int a, int64_t sign)
@@ -1627,14 +1643,13 @@ assign_step_dim(fit_ws *ws, int k, int dim, int first, size_t *changed,
 		centre_halves(ws, k, dim);
 	for (i = 0; ws->blocks && i < ws->m; i += SK_KM_BLOCK)
 	{
-		size_t		rows = ws->m - i < SK_KM_BLOCK ? ws->m - i : SK_KM_BLOCK;
 		int32_t		lab[SK_KM_BLOCK];
 		double		d2[SK_KM_BLOCK];
-		size_t		t;
+		size_t		rows = block_labels(ws, i, k, dim, lab, d2, tick),
+					t;
 
-		if (SK_KM_TICK(i, tick))
+		if (rows == 0)
 			return SK_ECANCEL;
-		nearest_block(ws->x + i * dim, rows, cen, k, dim, lab, d2);
 		for (t = 0; t < rows; t++)
 		{
 			int			a = first ? -1 : ws->label[i + t];
@@ -1865,14 +1880,13 @@ final_pass_dim(fit_ws *ws, int k, int dim, double *inertia, const sk_tick *tick)
 		centre_halves(ws, k, dim);
 	for (i = 0; ws->blocks && i < ws->m; i += SK_KM_BLOCK)
 	{
-		size_t		rows = ws->m - i < SK_KM_BLOCK ? ws->m - i : SK_KM_BLOCK;
 		int32_t		lab[SK_KM_BLOCK];
 		double		d2[SK_KM_BLOCK];
-		size_t		t;
+		size_t		rows = block_labels(ws, i, k, dim, lab, d2, tick),
+					t;
 
-		if (SK_KM_TICK(i, tick))
+		if (rows == 0)
 			return SK_ECANCEL;
-		nearest_block(ws->x + i * dim, rows, ws->cen, k, dim, lab, d2);
 		for (t = 0; t < rows; t++)
 		{
 			ws->count[lab[t]]++;
