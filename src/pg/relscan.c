@@ -176,7 +176,16 @@ segkpi_relscan_mem_init(RelScanMem *m, Size record_size, RelScanKeys *k,
 	m->record_cap = 1024;
 	m->other = 0;
 	*slots = segkpi_alloc_huge(m->cxt, sk_ctab_bytes(m->slot_cap));
-	*records = segkpi_alloc_huge(m->cxt, m->record_cap * record_size);
+
+	/*
+	 * The records get a mapping of their own: 2 MB aligned, so no 64-byte
+	 * record straddles two cache lines (palloc's chunk header put them 16
+	 * bytes off, and the pass's prefetch of a record then brought in only
+	 * half of it), and backed by huge pages where they are on request.
+	 */
+	m->records_map = MemoryContextAlloc(m->cxt, sizeof(SegkpiMap));
+	segkpi_map_attach(m->records_map, m->cxt);
+	*records = segkpi_map_resize(m->records_map, m->record_cap * record_size, 0);
 	if (k->kind == KEY_HASHED)
 		k->copies = MemoryContextAlloc(m->cxt, m->record_cap * sizeof(Datum));
 }
@@ -215,16 +224,13 @@ segkpi_relscan_mem_grow(RelScanMem *m, RelScanKeys *k, uint64 count, unsigned in
 	if (record_cap != m->record_cap)
 	{
 		/*
-		 * A fresh block rather than a reallocation: realloc moves the old
+		 * A fresh mapping rather than a reallocation: realloc moves the old
 		 * pages as they are, 4 kB ones, while fresh memory advised before
 		 * its first touch gets huge pages, and with them far fewer TLB
 		 * misses on the random accesses of the pass.
 		 */
-		void	   *bigger = segkpi_alloc_huge(m->cxt, (Size) record_cap * m->record_size);
-
-		memcpy(bigger, *records, (Size) count * m->record_size);
-		pfree(*records);
-		*records = bigger;
+		*records = segkpi_map_resize(m->records_map, (Size) record_cap * m->record_size,
+									 (Size) count * m->record_size);
 		if (k->kind == KEY_HASHED)
 			k->copies = repalloc_huge(k->copies, (Size) record_cap * sizeof(Datum));
 	}

@@ -18,6 +18,7 @@
 #include "tcop/dest.h"
 
 #include "custtab.h"
+#include "glue.h"
 
 /* ---- the relation and its columns ------------------------------------- */
 
@@ -106,6 +107,7 @@ typedef struct RelScanMem
 	uint64		slot_cap;
 	uint64		record_cap;
 	Size		other;			/* further bytes the caller has allocated */
+	SegkpiMap  *records_map;	/* the records' mapping (in cxt) */
 } RelScanMem;
 
 /*
