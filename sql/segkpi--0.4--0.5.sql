@@ -292,28 +292,23 @@ BEGIN
         coalesce(bs.columns ->> 'amount', 'amount'),
         CASE WHEN bs IS NULL THEN '(SELECT NULL::date AS day, NULL::numeric AS amount WHERE false)'
              ELSE bs.relation::text END, as_of);
-    -- feedback summed per customer and period, then per segment
-    IF bf IS NOT NULL THEN
-        EXECUTE format($q$
-            CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS
-            SELECT f.%1$I AS customer_id, date_trunc(%2$L, f.%3$I::timestamptz)::date AS period,
-                   sum(f.%4$I::numeric) AS score_sum, count(*) AS answers
-              FROM %5$s f WHERE f.%3$I::timestamptz < %6$L AND f.%4$I IS NOT NULL
-             GROUP BY 1, 2$q$,
-            bf.columns ->> 'customer', grain, bf.columns ->> 'answered_at', bf.columns ->> 'score', bf.relation, as_of);
-    ELSE
-        CREATE TEMP TABLE segkpi_fb ON COMMIT DROP AS
-        SELECT k.customer_id, NULL::date AS period, NULL::numeric AS score_sum, NULL::bigint AS answers
-          FROM segkpi_feat k WHERE false;
-    END IF;
-    -- a NULL segmentation is "(all)": every customer once
+    -- feedback per segment and period, each answer joined to its customer
+    -- (summing per customer first cost a second pass and a table)
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_fbs ON COMMIT DROP AS
         SELECT %1$s AS segmentation, %2$s AS segment, f.period,
-               sum(f.score_sum) / sum(f.answers) AS csat, sum(f.answers)::bigint AS n
-          FROM segkpi_fb f JOIN segkpi_feat a USING (customer_id)
+               sum(f.score) / count(*) AS csat, count(*) AS n
+          FROM %4$s f JOIN segkpi_feat a USING (customer_id)
          GROUP BY GROUPING SETS (%3$s)$q$,
-        seg_which, seg_value, replace(seg_sets, '@', 'f.period'));
+        seg_which, seg_value, replace(seg_sets, '@', 'f.period'),
+        CASE WHEN bf IS NULL
+             THEN '(SELECT k.customer_id, NULL::date AS period, NULL::numeric AS score
+                      FROM segkpi_feat k WHERE false)'
+             ELSE format('(SELECT f.%1$I AS customer_id, date_trunc(%2$L, f.%3$I::timestamptz)::date AS period,
+                                  f.%4$I::numeric AS score
+                             FROM %5$s f WHERE f.%3$I::timestamptz < %6$L AND f.%4$I IS NOT NULL)',
+                         bf.columns ->> 'customer', grain, bf.columns ->> 'answered_at', bf.columns ->> 'score',
+                         bf.relation, as_of) END);
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_preds ON COMMIT DROP AS
         SELECT %1$s AS segmentation, %2$s AS segment, avg(a.clv_predicted) AS clv, avg(a.p_alive) AS p_alive
