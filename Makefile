@@ -19,8 +19,8 @@ REGRESS   = setup
 
 # RFM
 CORE_SRCS += src/core/numdec.c src/core/rank.c src/core/rfmstate.c src/core/custtab.c src/core/rfmscan.c
-PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c src/pg/relscan.c src/pg/rfm_scan.c
-REGRESS   += rfm_agg rfm_score rfm_scores rfm_segment rfm_bad_input rfm_parallel
+PG_SRCS   += src/pg/rfm_agg.c src/pg/rfm_score.c src/pg/rfm_cuts.c src/pg/relscan.c src/pg/rfm_scan.c
+REGRESS   += rfm_agg rfm_score rfm_cuts rfm_scores rfm_segment rfm_bad_input rfm_parallel
 
 # k-means
 CORE_SRCS += src/core/kmeans.c

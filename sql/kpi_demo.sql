@@ -87,9 +87,10 @@ SELECT round(100.0 * count(*) FILTER (WHERE s.segment IN ('Champions', 'Loyal Cu
   FROM segkpi.customer_segments s JOIN demo.customers c USING (customer_id)
  WHERE s.snapshot_id = :s2 AND s.segmentation = 'rfm' AND c.planted_group = 'loyal_big';
 
--- An RFM segmentation with its own bins or rules is scored in a window of
--- its own; one with 5 bins and the default rules reuses the scores that
--- customer_features keeps.  All of them match rfm_score over the features.
+-- An RFM segmentation with its own bins is scored against cut points of
+-- its own (rfm_cuts, rfm_apply); one with 5 bins reuses the scores that
+-- customer_features keeps, named by its ruleset.  All of them match the
+-- window function rfm_score over the features.
 SELECT segkpi.rfm_ruleset_copy('default', 'regress_mine');
 UPDATE segkpi.rfm_rules SET segment = 'Stars' WHERE ruleset = 'regress_mine' AND segment = 'Champions';
 INSERT INTO segkpi.segmentations (name, method, params) VALUES

@@ -1,15 +1,90 @@
 /*
  * segkpi 0.4 -> 0.5 - upgrade script.
  *
- * 0.5 changes no types and no signatures.  refresh reads the orders and
- * the customers in one statement: the activities of segkpi.activities go
- * straight into the customers' temporary table instead of through a
- * table of their own (a million activities written and read once more
- * cost ~4 s).  Its stage "orders" now covers the customers' join as well;
- * stage "customers" is their statistics and the snapshot's row.
+ * New in 0.5: RFM scores in two steps, without a window: the aggregate
+ * segkpi.rfm_cuts gives a population's cut points (type segkpi.rfm_cuts)
+ * and segkpi.rfm_apply scores any customer against them.
+ *
+ * refresh reads the orders and the customers in one statement: the
+ * activities of segkpi.activities go straight into the customers'
+ * temporary table instead of through a table of their own (a million
+ * activities written and read once more cost ~4 s).  Its stage "orders"
+ * now covers the customers' join as well; stage "customers" is their
+ * statistics and the snapshot's row.  It scores RFM with rfm_cuts and
+ * rfm_apply (the same scores as the window function) and joins feedback
+ * to the customers answer by answer.
  */
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.5'" to load this file. \quit
+
+------------------------------------------------------------------------
+-- RFM: cut points and scoring against them
+------------------------------------------------------------------------
+
+CREATE TYPE segkpi.rfm_cuts AS (
+    as_of     timestamptz,
+    bins      integer,
+    customers bigint,
+    r         timestamptz[],
+    f         bigint[],
+    m         numeric[]
+);
+
+COMMENT ON TYPE segkpi.rfm_cuts IS 'cut points of a population''s R, F and M values, from segkpi.rfm_cuts; segkpi.rfm_apply scores against them';
+COMMENT ON COLUMN segkpi.rfm_cuts.as_of IS 'the as_of the scores are computed at';
+COMMENT ON COLUMN segkpi.rfm_cuts.bins IS 'scores lie in 1..bins';
+COMMENT ON COLUMN segkpi.rfm_cuts.customers IS 'customers n of the population (rows with non-NULL stats)';
+COMMENT ON COLUMN segkpi.rfm_cuts.r IS 'bins - 1 ascending last_order_at cut points (-infinity: a customer without orders); R = 1 + the number strictly below the customer''s last order';
+COMMENT ON COLUMN segkpi.rfm_cuts.f IS 'bins - 1 ascending orders cut points; F = 1 + the number strictly below the customer''s orders';
+COMMENT ON COLUMN segkpi.rfm_cuts.m IS 'bins - 1 ascending monetary cut points; M = 1 + the number strictly below the customer''s monetary';
+
+CREATE FUNCTION segkpi.rfm_cuts_sfunc(internal, segkpi.rfm_stats, timestamptz)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segkpi_rfm_cuts_sfunc'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION segkpi.rfm_cuts_sfunc(internal, segkpi.rfm_stats, timestamptz, integer)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segkpi_rfm_cuts_sfunc'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION segkpi.rfm_cuts_final(internal)
+    RETURNS segkpi.rfm_cuts
+    AS 'MODULE_PATHNAME', 'segkpi_rfm_cuts_final'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segkpi.rfm_cuts_sfunc(internal, segkpi.rfm_stats, timestamptz) IS
+    'transition function of segkpi.rfm_cuts(stats, as_of)';
+COMMENT ON FUNCTION segkpi.rfm_cuts_sfunc(internal, segkpi.rfm_stats, timestamptz, integer) IS
+    'transition function of segkpi.rfm_cuts(stats, as_of, bins)';
+COMMENT ON FUNCTION segkpi.rfm_cuts_final(internal) IS
+    'final function of segkpi.rfm_cuts: sorts the values and picks the cut points';
+
+CREATE AGGREGATE segkpi.rfm_cuts(stats segkpi.rfm_stats, as_of timestamptz) (
+    SFUNC = segkpi.rfm_cuts_sfunc,
+    STYPE = internal,
+    FINALFUNC = segkpi.rfm_cuts_final
+);
+
+CREATE AGGREGATE segkpi.rfm_cuts(stats segkpi.rfm_stats, as_of timestamptz, bins integer) (
+    SFUNC = segkpi.rfm_cuts_sfunc,
+    STYPE = internal,
+    FINALFUNC = segkpi.rfm_cuts_final
+);
+
+COMMENT ON AGGREGATE segkpi.rfm_cuts(segkpi.rfm_stats, timestamptz) IS
+    'cut points of the customers'' R, F, M values for 5 bins (NULL stats skipped; NULL when none)';
+COMMENT ON AGGREGATE segkpi.rfm_cuts(segkpi.rfm_stats, timestamptz, integer) IS
+    'cut points of the customers'' R, F, M values for 1..100 bins (NULL stats skipped; NULL when none)';
+
+CREATE FUNCTION segkpi.rfm_apply(stats segkpi.rfm_stats, cuts segkpi.rfm_cuts,
+                                 ruleset text DEFAULT 'default')
+    RETURNS segkpi.rfm_result
+    AS 'MODULE_PATHNAME', 'segkpi_rfm_apply'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segkpi.rfm_apply(segkpi.rfm_stats, segkpi.rfm_cuts, text) IS
+    'RFM scores of one customer against cut points from segkpi.rfm_cuts: rfm_score''s scores for a customer of that population, min(bins, 1 + floor(bins * less / n)) for any other';
 
 CREATE OR REPLACE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.now(), progress boolean DEFAULT false)
     RETURNS bigint
@@ -41,7 +116,10 @@ DECLARE
     stage_times jsonb := '{}';
     kf record;
     cust_cols text := '';       -- per segmentation: rule segment or k-means features
-    rfm_cols text := '';        -- per RFM segmentation with its own bins or rules
+    rfm_bins integer[] := '{}'; -- per segmentation: bins of an RFM one with its own cuts
+    cuts segkpi.rfm_cuts;
+    seg_cuts segkpi.rfm_cuts;
+    pred_join text := '';
     seg_exprs text[] := '{}';   -- per segmentation: its segment in segkpi_feat
     seg_sets text := '';
     seg_which text := 'CASE';
@@ -111,14 +189,16 @@ BEGIN
         ELSE
             bins := coalesce((seg.params ->> 'bins')::int, 5);
             ruleset := coalesce(seg.params ->> 'ruleset', 'default');
-            IF bins = 5 AND ruleset = 'default' THEN
-                -- the scores customer_features keeps
-                seg_exprs := seg_exprs || 'coalesce((r.s).segment, ''(unnamed)'')'::text;
+            IF bins = 5 THEN
+                -- the scores customer_features keeps, named by this ruleset
+                seg_exprs := seg_exprs || CASE WHEN ruleset = 'default' THEN 'coalesce((x.s).segment, ''(unnamed)'')'
+                    ELSE format('coalesce(segkpi.rfm_segment((x.s).r, (x.s).f, (x.s).m, %L), ''(unnamed)'')', ruleset) END;
             ELSE
-                rfm_cols := rfm_cols || format(
-                    ', segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
-                                        %L, %s, %L) OVER () AS s_%s', as_of, bins, ruleset, i);
-                seg_exprs := seg_exprs || format('coalesce((r.s_%s).segment, ''(unnamed)'')', i);
+                -- its cuts are filled in once computed
+                rfm_bins[i] := bins;
+                seg_exprs := seg_exprs || format(
+                    'coalesce((segkpi.rfm_apply(ROW(x.first_order_at, x.last_order_at, x.orders, x.refunds, x.monetary)::segkpi.rfm_stats,
+                                                %%L::segkpi.rfm_cuts, %L)).segment, ''(unnamed)'')', ruleset);
             END IF;
         END IF;
     END LOOP;
@@ -238,34 +318,40 @@ BEGIN
         t_stage := clock_timestamp();
     END IF;
 
-    -- stage 4: RFM scores in a narrow window pass (only the scores' inputs
-    -- go through the window's row store: whole rows made it spill to disk),
-    -- then features, the segment of every segmentation and the activity in
-    -- one row per customer; customer_features gets them in key order, so
-    -- its primary key grows at its right edge
-    IF to_regclass('pg_temp.segkpi_pred') IS NULL THEN
-        CREATE TEMP TABLE segkpi_pred ON COMMIT DROP AS
-        SELECT k.customer_id, NULL::float8 AS p_alive, NULL::float8 AS clv FROM segkpi_cust k WHERE false;
+    -- stage 4: RFM cut points (one aggregate pass over the customers: the
+    -- scores of rfm_score without a window), then features, scores, the
+    -- segment of every segmentation and the activity in one row per
+    -- customer; customer_features gets them in key order, so its primary
+    -- key grows at its right edge
+    -- ((c).*: a composite variable takes the row's columns as its fields)
+    EXECUTE 'SELECT (c).* FROM (SELECT segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
+                                                           monetary)::segkpi.rfm_stats, $1) AS c
+                                  FROM segkpi_cust) s' INTO cuts USING as_of;
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        CONTINUE WHEN rfm_bins[i] IS NULL;
+        EXECUTE 'SELECT (c).* FROM (SELECT segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
+                                                               monetary)::segkpi.rfm_stats, $1, $2) AS c
+                                      FROM segkpi_cust) s' INTO seg_cuts USING as_of, rfm_bins[i];
+        seg_exprs[i] := format(seg_exprs[i], seg_cuts);
+    END LOOP;
+    IF to_regclass('pg_temp.segkpi_pred') IS NOT NULL THEN
+        pred_join := 'LEFT JOIN segkpi_pred p ON p.customer_id = x.customer_id';
     END IF;
-    EXECUTE format($q$
-        CREATE TEMP TABLE segkpi_rfm ON COMMIT DROP AS
-        SELECT k.customer_id, p.p_alive, p.clv,
-               segkpi.rfm_score(ROW(first_order_at, last_order_at, orders, refunds, monetary)::segkpi.rfm_stats,
-                                %1$L) OVER () AS s %2$s
-          FROM segkpi_cust k LEFT JOIN segkpi_pred p ON p.customer_id = k.customer_id$q$,
-        as_of, rfm_cols);
-    -- statistics, so that the narrow scores (with the predictions) rather
-    -- than the wide customer rows are hashed for the join
-    ANALYZE segkpi_rfm (customer_id);
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_feat ON COMMIT DROP AS
         SELECT x.customer_id, x.first_row_at, x.acquired_at, x.first_order_at, x.last_order_at, x.orders,
-               x.refunds, x.monetary, x.cost, (r.s).recency_days, (r.s).r, (r.s).f, (r.s).m,
-               r.p_alive, r.clv AS clv_predicted, %1$s::text[] AS segments, x.acq_period, x.channel, x.act
-          FROM segkpi_cust x JOIN segkpi_rfm r ON r.customer_id = x.customer_id$q$,
+               x.refunds, x.monetary, x.cost, (x.s).recency_days, (x.s).r, (x.s).f, (x.s).m,
+               %2$s, %1$s::text[] AS segments, x.acq_period, x.channel, x.act
+          FROM (SELECT k.*, segkpi.rfm_apply(ROW(k.first_order_at, k.last_order_at, k.orders, k.refunds,
+                                                 k.monetary)::segkpi.rfm_stats, %3$L::segkpi.rfm_cuts) AS s
+                  FROM segkpi_cust k OFFSET 0) x
+          %4$s$q$,
         CASE WHEN cardinality(seg_exprs) = 0 THEN '''{}'''
-             ELSE 'ARRAY[' || array_to_string(seg_exprs, ', ') || ']' END);
-    DROP TABLE segkpi_rfm, segkpi_cust;
+             ELSE 'ARRAY[' || array_to_string(seg_exprs, ', ') || ']' END,
+        CASE WHEN pred_join = '' THEN 'NULL::float8 AS p_alive, NULL::float8 AS clv_predicted'
+             ELSE 'p.p_alive, p.clv AS clv_predicted' END,
+        cuts, pred_join);
+    DROP TABLE segkpi_cust;
     ANALYZE segkpi_feat (customer_id, acq_period, channel);
     INSERT INTO segkpi.customer_features
         (snapshot_id, customer_id, acquired_at, first_order_at, last_order_at, orders, refunds, monetary, cost,

@@ -114,16 +114,20 @@ radix_sort(rank_rec *recs, rank_rec *tmp, size_t n, const sk_tick *tick,
 	return src;
 }
 
-sk_status
-sk_quantile_scores(const sk_key *keys, size_t n, int bins, void *work,
-				   size_t work_size, uint8_t *scores, const sk_tick *tick)
+/*
+ * Check the arguments shared by both rules and sort keys with their
+ * indexes; *sorted is NULL when there is nothing to sort.
+ */
+static sk_status
+sort_keys(const sk_key *keys, size_t n, int bins, void *work,
+		  size_t work_size, const sk_tick *tick, const rank_rec **sorted)
 {
 	rank_rec   *recs = (rank_rec *) work;
-	rank_rec   *sorted;
-	size_t		less = 0;
+	rank_rec   *out;
 	size_t		i;
 	int			cancelled = 0;
 
+	*sorted = NULL;
 	if (bins < 1 || bins > SK_BINS_MAX)
 		return SK_EINVAL;
 	if (n == 0)
@@ -139,16 +143,53 @@ sk_quantile_scores(const sk_key *keys, size_t n, int bins, void *work,
 		recs[i].lo = keys[i].lo;
 		recs[i].idx = i;
 	}
-	sorted = radix_sort(recs, recs + n, n, tick, &cancelled);
+	out = radix_sort(recs, recs + n, n, tick, &cancelled);
 	if (cancelled)
 		return SK_ECANCEL;
+	*sorted = out;
+	return SK_OK;
+}
 
+sk_status
+sk_quantile_scores(const sk_key *keys, size_t n, int bins, void *work,
+				   size_t work_size, uint8_t *scores, const sk_tick *tick)
+{
+	const rank_rec *sorted;
+	size_t		less = 0;
+	size_t		i;
+	sk_status	rc = sort_keys(keys, n, bins, work, work_size, tick, &sorted);
+
+	if (rc != SK_OK || sorted == NULL)
+		return rc;
 	for (i = 0; i < n; i++)
 	{
 		if (i > 0 && (sorted[i].hi != sorted[i - 1].hi ||
 					  sorted[i].lo != sorted[i - 1].lo))
 			less = i;
 		scores[sorted[i].idx] = (uint8_t) (1 + ((uint64_t) bins * less) / n);
+	}
+	return SK_OK;
+}
+
+sk_status
+sk_quantile_cuts(const sk_key *keys, size_t n, int bins, void *work,
+				 size_t work_size, size_t *cut_idx, const sk_tick *tick)
+{
+	const rank_rec *sorted;
+	sk_status	rc;
+	int			s;
+
+	if (n == 0)
+		return SK_EINVAL;
+	rc = sort_keys(keys, n, bins, work, work_size, tick, &sorted);
+	if (rc != SK_OK)
+		return rc;
+	for (s = 2; s <= bins; s++)
+	{
+		/* n < 2^32 and bins <= 100: no overflow; position >= 1 */
+		uint64_t	pos = ((uint64_t) (s - 1) * n + (uint64_t) bins - 1) / (uint64_t) bins;
+
+		cut_idx[s - 2] = (size_t) sorted[pos - 1].idx;
 	}
 	return SK_OK;
 }

@@ -55,4 +55,43 @@ sk_status	sk_quantile_scores(const sk_key *keys, size_t n, int bins,
 							   void *work, size_t work_size,
 							   uint8_t *scores, const sk_tick *tick);
 
+/*
+ * Cut points of the same rule, for scoring values outside the keys:
+ * cut_idx[s - 2], for s = 2..bins, is the index (into keys) of the key at
+ * sorted position ceil((s - 1) * n / bins) - 1.  For any key v,
+ *
+ *     min(bins, 1 + floor(bins * less(v) / n)) == sk_cut_score(v, cut keys)
+ *
+ * where less(v) counts the keys strictly smaller than v: less(v) >=
+ * ceil((s - 1) * n / bins) holds exactly when v is above that sorted key.
+ * (For a v among the keys, less(v) < n and the min changes nothing; a v
+ * above them all gets the top score.)
+ * Same workspace and errors as sk_quantile_scores; n must be at least 1.
+ */
+sk_status	sk_quantile_cuts(const sk_key *keys, size_t n, int bins,
+							 void *work, size_t work_size,
+							 size_t *cut_idx, const sk_tick *tick);
+
+static inline int
+sk_key_cmp(sk_key a, sk_key b)
+{
+	if (a.hi != b.hi)
+		return a.hi < b.hi ? -1 : 1;
+	if (a.lo != b.lo)
+		return a.lo < b.lo ? -1 : 1;
+	return 0;
+}
+
+/* 1 + the number of cuts[0..ncuts) strictly below v. */
+static inline int
+sk_cut_score(sk_key v, const sk_key *cuts, int ncuts)
+{
+	int			s = 1;
+	int			j;
+
+	for (j = 0; j < ncuts; j++)
+		s += sk_key_cmp(v, cuts[j]) > 0;
+	return s;
+}
+
 #endif							/* SK_RANK_H */

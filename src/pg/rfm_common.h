@@ -8,9 +8,12 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "numdec.h"
+#include "rank.h"
 
 /* segkpi.rfm_stats */
 #define RFM_STATS_FIRST		0
@@ -63,6 +66,36 @@ segkpi_rfm_rules_segment(const RfmRules *rules, int r, int f, int m, int bins)
 		[segkpi_rfm_segment_bin(f, bins) - 1]
 		[segkpi_rfm_segment_bin(m, bins) - 1];
 }
+
+/* One customer's stats, as read from an rfm_stats value. */
+typedef struct RfmRow
+{
+	bool		has_orders;
+	TimestampTz last;			/* 0 without orders */
+	int64		orders;
+	Datum		monetary;
+} RfmRow;
+
+/*
+ * The row type of argument argno (an rfm_stats), looked up once per query
+ * into *cached (in flinfo's context); 55000 when the type was altered.
+ */
+TupleDesc	segkpi_rfm_stats_desc(FmgrInfo *flinfo, int argno, TupleDesc *cached);
+
+/* Deform and validate one rfm_stats value; 22000 names fn. */
+void		segkpi_rfm_read_stats(Datum d, TupleDesc desc, RfmRow *row, const char *fn);
+
+/* A total as a decimal (scale -1: too wide for 128 bits); 22000 if not finite. */
+sk_dec		segkpi_rfm_read_monetary(Datum d, const char *fn);
+
+/* 22023 when the customer's last order is after as_of. */
+void		segkpi_rfm_check_as_of(const RfmRow *row, TimestampTz as_of, const char *fn);
+
+/*
+ * keys[i] = dense rank of values[i] (numerics) among the n values: the
+ * order of totals whose exact keys do not fit 128 bits.
+ */
+void		segkpi_rfm_rank_numerics(const Datum *values, size_t n, sk_key *keys);
 
 /* Exact conversion of a scaled decimal to numeric (dscale = d.scale). */
 Numeric		segkpi_dec_to_numeric(sk_dec d);

@@ -54,15 +54,6 @@ typedef struct RfmPartition
 	uint8	   *scores;			/* r, f, m per row; r == 0 marks a NULL row */
 } RfmPartition;
 
-/* One customer's stats, as read from an rfm_stats value. */
-typedef struct RfmRow
-{
-	bool		has_orders;
-	TimestampTz last;
-	int64		orders;
-	Datum		monetary;
-} RfmRow;
-
 static RfmCache *
 get_cache(FmgrInfo *flinfo)
 {
@@ -178,41 +169,44 @@ segkpi_rfm_segment(PG_FUNCTION_ARGS)
 
 /* ---- reading rfm_stats values --------------------------------------- */
 
-static TupleDesc
-stats_desc(FunctionCallInfo fcinfo)
+TupleDesc
+segkpi_rfm_stats_desc(FmgrInfo *flinfo, int argno, TupleDesc *cached)
 {
-	RfmCache   *cache = get_cache(fcinfo->flinfo);
-
-	if (cache->stats_desc == NULL)
+	if (*cached == NULL)
 	{
-		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		Oid			typid = get_fn_expr_argtype(flinfo, argno);
+		MemoryContext old = MemoryContextSwitchTo(flinfo->fn_mcxt);
 
-		cache->stats_desc = lookup_rowtype_tupdesc_copy(typid, -1);
+		*cached = lookup_rowtype_tupdesc_copy(typid, -1);
 		MemoryContextSwitchTo(old);
-		if (cache->stats_desc->natts != RFM_STATS_NATTS)
+		if ((*cached)->natts != RFM_STATS_NATTS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("segkpi.rfm_stats has %d columns, expected %d",
-							cache->stats_desc->natts, RFM_STATS_NATTS),
+							(*cached)->natts, RFM_STATS_NATTS),
 					 errhint("The type belongs to the extension; reinstall it instead of altering it.")));
 	}
-	return cache->stats_desc;
+	return *cached;
+}
+
+static TupleDesc
+stats_desc(FunctionCallInfo fcinfo)
+{
+	return segkpi_rfm_stats_desc(fcinfo->flinfo, 0, &get_cache(fcinfo->flinfo)->stats_desc);
 }
 
 static void
-stats_error(const char *detail)
+stats_error(const char *fn, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("rfm_score: invalid rfm_stats value"),
+			 errmsg("%s: invalid rfm_stats value", fn),
 			 errdetail("%s", detail),
 			 errhint("Pass the result of segkpi.rfm_agg.")));
 }
 
-/* Deform and validate one rfm_stats value. */
-static void
-read_stats(Datum d, TupleDesc desc, RfmRow *row)
+void
+segkpi_rfm_read_stats(Datum d, TupleDesc desc, RfmRow *row, const char *fn)
 {
 	HeapTupleHeader th = DatumGetHeapTupleHeader(d);
 	HeapTupleData tuple;
@@ -226,28 +220,34 @@ read_stats(Datum d, TupleDesc desc, RfmRow *row)
 	heap_deform_tuple(&tuple, desc, values, nulls);
 
 	if (nulls[RFM_STATS_ORDERS] || nulls[RFM_STATS_MONETARY])
-		stats_error("orders and monetary must not be null.");
+		stats_error(fn, "orders and monetary must not be null.");
 	row->orders = DatumGetInt64(values[RFM_STATS_ORDERS]);
 	row->monetary = values[RFM_STATS_MONETARY];
 	if (row->orders < 0)
-		stats_error("orders must not be negative.");
+		stats_error(fn, "orders must not be negative.");
 	row->has_orders = row->orders > 0;
 	if (row->has_orders)
 	{
 		if (nulls[RFM_STATS_LAST] || nulls[RFM_STATS_FIRST])
-			stats_error("first_order_at and last_order_at must be set when orders > 0.");
+			stats_error(fn, "first_order_at and last_order_at must be set when orders > 0.");
 		row->last = DatumGetTimestampTz(values[RFM_STATS_LAST]);
 		if (TIMESTAMP_NOT_FINITE(row->last) ||
 			TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(values[RFM_STATS_FIRST])) ||
 			DatumGetTimestampTz(values[RFM_STATS_FIRST]) > row->last)
-			stats_error("first_order_at <= last_order_at must be finite timestamps.");
+			stats_error(fn, "first_order_at <= last_order_at must be finite timestamps.");
 	}
 	else
 		row->last = 0;
 }
 
-static sk_dec
-read_monetary(Datum d)
+static void
+read_stats(Datum d, TupleDesc desc, RfmRow *row)
+{
+	segkpi_rfm_read_stats(d, desc, row, "rfm_score");
+}
+
+sk_dec
+segkpi_rfm_read_monetary(Datum d, const char *fn)
 {
 	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
 	sk_numkind	kind;
@@ -257,12 +257,25 @@ read_monetary(Datum d)
 	rc = sk_numeric_decode((const unsigned char *) VARDATA_ANY(v),
 						   VARSIZE_ANY_EXHDR(v), &kind, &dec);
 	if (rc == SK_OK && kind != SK_NUM_FINITE)
-		stats_error("monetary must be finite.");
+		stats_error(fn, "monetary must be finite.");
 	if (rc == SK_EDATA)
-		stats_error("monetary is not a valid numeric value.");
+		stats_error(fn, "monetary is not a valid numeric value.");
 	if (rc == SK_EOVERFLOW)
 		dec.scale = -1;			/* too wide: rank by numeric comparison */
 	return dec;
+}
+
+void
+segkpi_rfm_check_as_of(const RfmRow *row, TimestampTz as_of, const char *fn)
+{
+	if (row->has_orders && row->last > as_of)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: a customer has an order after as_of", fn),
+				 errdetail("last_order_at is %s, as_of is %s.",
+						   pstrdup(timestamptz_to_str(row->last)),
+						   pstrdup(timestamptz_to_str(as_of))),
+				 errhint("Filter the orders with ordered_at <= as_of, or pass a later as_of.")));
 }
 
 /* ---- scoring a partition -------------------------------------------- */
@@ -281,6 +294,31 @@ money_cmp(const void *a, const void *b)
 											 ((const MoneyRank *) b)->value));
 }
 
+void
+segkpi_rfm_rank_numerics(const Datum *values, size_t n, sk_key *keys)
+{
+	MoneyRank  *mr = palloc_extended(n * sizeof(MoneyRank) + 1, MCXT_ALLOC_HUGE);
+	uint64		rank = 0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		mr[i].value = values[i];
+		mr[i].idx = (uint32) i;
+	}
+	qsort(mr, n, sizeof(MoneyRank), money_cmp);
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0 && money_cmp(&mr[i - 1], &mr[i]) != 0)
+			rank++;
+		keys[mr[i].idx].hi = 0;
+		keys[mr[i].idx].lo = rank;
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(mr);
+}
+
 /*
  * Monetary keys for n customers.  Normally every total is brought to the
  * largest scale among them and keyed exactly; if that does not fit in 128
@@ -291,38 +329,27 @@ static void
 money_keys(WindowObject winobj, TupleDesc desc, const uint32 *rowpos,
 		   const sk_dec *money, size_t n, sk_key *keys)
 {
-	bool		wide = sk_dec_keys(money, n, keys) != SK_OK;
+	Datum	   *values;
 	size_t		i;
 
-	if (wide)
+	if (sk_dec_keys(money, n, keys) == SK_OK)
+		return;
+	values = palloc_extended(n * sizeof(Datum) + 1, MCXT_ALLOC_HUGE);
+	for (i = 0; i < n; i++)
 	{
-		MoneyRank  *mr = palloc_extended(n * sizeof(MoneyRank), MCXT_ALLOC_HUGE);
-		uint64		rank = 0;
+		bool		isnull,
+					isout;
+		RfmRow		row;
+		Datum		d = WinGetFuncArgInPartition(winobj, 0, rowpos[i],
+												 WINDOW_SEEK_HEAD, false,
+												 &isnull, &isout);
 
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull,
-						isout;
-			RfmRow		row;
-			Datum		d = WinGetFuncArgInPartition(winobj, 0, rowpos[i],
-													 WINDOW_SEEK_HEAD, false,
-													 &isnull, &isout);
-
-			read_stats(d, desc, &row);
-			mr[i].value = datumCopy(row.monetary, false, -1);
-			mr[i].idx = i;
-			CHECK_FOR_INTERRUPTS();
-		}
-		qsort(mr, n, sizeof(MoneyRank), money_cmp);
-		for (i = 0; i < n; i++)
-		{
-			if (i > 0 && money_cmp(&mr[i - 1], &mr[i]) != 0)
-				rank++;
-			keys[mr[i].idx].hi = 0;
-			keys[mr[i].idx].lo = rank;
-		}
-		pfree(mr);
+		read_stats(d, desc, &row);
+		values[i] = datumCopy(row.monetary, false, -1);
+		CHECK_FOR_INTERRUPTS();
 	}
+	segkpi_rfm_rank_numerics(values, n, keys);
+	pfree(values);
 }
 
 static void
@@ -386,19 +413,12 @@ score_partition(FunctionCallInfo fcinfo, WindowObject winobj, RfmPartition *part
 		if (isnull)
 			continue;			/* NULL stats: no score, not counted in n */
 		read_stats(d, desc, &row);
-		if (row.has_orders && row.last > part->as_of)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("rfm_score: a customer has an order after as_of"),
-					 errdetail("last_order_at is %s, as_of is %s.",
-							   pstrdup(timestamptz_to_str(row.last)),
-							   pstrdup(timestamptz_to_str(part->as_of))),
-					 errhint("Filter the orders with ordered_at <= as_of, or pass a later as_of.")));
+		segkpi_rfm_check_as_of(&row, part->as_of, "rfm_score");
 		rowpos[n] = (uint32) i;
 		/* no orders (refunds only): older than any real last order */
 		rkeys[n] = row.has_orders ? sk_key_i64(row.last) : sk_key_i64(PG_INT64_MIN);
 		fkeys[n] = sk_key_i64(row.orders);
-		money[n] = read_monetary(row.monetary);
+		money[n] = segkpi_rfm_read_monetary(row.monetary, "rfm_score");
 		n++;
 	}
 

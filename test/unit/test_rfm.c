@@ -350,6 +350,77 @@ test_scores_bruteforce(void)
 	}
 }
 
+/*
+ * Cut points score every key as sk_quantile_scores does, and any other
+ * value as 1 + floor(bins * less / n) against the keys, at most bins
+ * (brute force).
+ */
+static void
+test_cuts_bruteforce(void)
+{
+	sk_rng		rng;
+	int			trial;
+	int			bad = 0;
+	static sk_key keys[300];
+	static uint8_t scores[300];
+	static uint64_t work[300 * 6];
+	size_t		idx[SK_BINS_MAX];
+	sk_key		cuts[SK_BINS_MAX];
+
+	sk_rng_seed(&rng, 7);
+	for (trial = 0; trial < 2000; trial++)
+	{
+		size_t		n = 1 + (size_t) sk_rng_below(&rng, 300);
+		int			bins = 1 + (int) sk_rng_below(&rng, 100);
+		int64_t		range = 1 + (int64_t) sk_rng_below(&rng, 1000);
+		size_t		i,
+					j;
+		int			s;
+
+		for (i = 0; i < n; i++)
+			keys[i] = sk_key_i64((int64_t) sk_rng_below(&rng, (uint64_t) range) - range / 2);
+		if (sk_quantile_scores(keys, n, bins, work, sizeof(work), scores, NULL) != SK_OK ||
+			sk_quantile_cuts(keys, n, bins, work, sizeof(work), idx, NULL) != SK_OK)
+		{
+			bad++;
+			continue;
+		}
+		for (s = 0; s < bins - 1; s++)
+		{
+			if (idx[s] >= n || (s > 0 && sk_key_cmp(keys[idx[s]], cuts[s - 1]) < 0))
+				bad++;
+			cuts[s] = keys[idx[s] < n ? idx[s] : 0];
+		}
+		for (i = 0; i < n; i++)
+			if (sk_cut_score(keys[i], cuts, bins - 1) != scores[i])
+				bad++;
+		/* values between, below and above the keys */
+		for (i = 0; i < 20; i++)
+		{
+			sk_key		v = sk_key_i64((int64_t) sk_rng_below(&rng, (uint64_t) range + 4) - range / 2 - 2);
+			uint64_t	less = 0;
+			uint64_t	want;
+
+			for (j = 0; j < n; j++)
+				less += sk_key_cmp(keys[j], v) < 0;
+			/* above every key, less = n: the top score, not bins + 1 */
+			want = 1 + (bins * less) / n;
+			if (sk_cut_score(v, cuts, bins - 1) != (int) (want < (uint64_t) bins ? want : (uint64_t) bins))
+				bad++;
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+
+	CHECK_EQ_INT(sk_quantile_cuts(keys, 0, 5, work, sizeof(work), idx, NULL), SK_EINVAL);
+	CHECK_EQ_INT(sk_quantile_cuts(keys, 10, 0, work, sizeof(work), idx, NULL), SK_EINVAL);
+	CHECK_EQ_INT(sk_quantile_cuts(keys, 10, 5, work, 8, idx, NULL), SK_EINVAL);
+	{
+		sk_tick		tick = {stop_now, NULL};
+
+		CHECK_EQ_INT(sk_quantile_cuts(keys, 100, 5, work, sizeof(work), idx, &tick), SK_ECANCEL);
+	}
+}
+
 /* ---- rfm_agg's state ----------------------------------------------------- */
 
 static void
@@ -458,6 +529,7 @@ main(void)
 	RUN(test_dec_arith);
 	RUN(test_scores_handmade);
 	RUN(test_scores_bruteforce);
+	RUN(test_cuts_bruteforce);
 	RUN(test_state_updates);
 	RUN(test_state_text);
 	UNIT_DONE();
