@@ -140,6 +140,8 @@ DECLARE
     saved_sort text;
     saved_leader text;
     saved_nestloop text;
+    saved_psetup text;
+    saved_ptuple text;
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
@@ -427,6 +429,14 @@ BEGIN
         -- (names like the generated columns would collide: lead by lead then)
         IF segkpi.groupable_columns(bl.relation, lead_attrs)
            AND NOT EXISTS (SELECT FROM unnest(lead_attrs) a WHERE a LIKE '\_sk\_%') THEN
+            -- The planner cannot know how few groups there are (it guesses
+            -- one per five leads), so it judges partial aggregates in
+            -- workers not worth their tuples; they halve this statement on
+            -- millions of leads.  (Tables under min_parallel_table_scan_size
+            -- get no parallel scan anyway.)
+            saved_psetup := current_setting('parallel_setup_cost');
+            saved_ptuple := current_setting('parallel_tuple_cost');
+            PERFORM set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0', true);
             EXECUTE format($q$
                 CREATE TEMP TABLE segkpi_lead_groups ON COMMIT DROP AS
                 SELECT date_trunc(%1$L, l.%2$I::timestamptz)::date AS _sk_period %6$s, count(*) AS _sk_n,
@@ -435,6 +445,8 @@ BEGIN
                  GROUP BY %7$s$q$,
                 grain, bl.columns ->> 'created_at', bl.columns ->> 'converted_at', as_of, bl.relation,
                 lead_keys, array_to_string(ARRAY(SELECT g FROM generate_series(1, lead_nkeys + 1) g), ', '));
+            PERFORM set_config('parallel_setup_cost', saved_psetup, true),
+                    set_config('parallel_tuple_cost', saved_ptuple, true);
             lead_src := 'segkpi_lead_groups l';
             lead_period := 'l._sk_period';
             lead_n := 'l._sk_n';
