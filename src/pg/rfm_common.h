@@ -97,6 +97,13 @@ void		segkpi_rfm_check_as_of(const RfmRow *row, TimestampTz as_of, const char *f
  */
 void		segkpi_rfm_rank_numerics(const Datum *values, size_t n, sk_key *keys);
 
+/*
+ * An rfm_result for row with scores sc (1..bins) at as_of, the segment
+ * from rules; the result's row type is looked up once into *desc_cache.
+ */
+Datum		segkpi_rfm_result(FunctionCallInfo fcinfo, TupleDesc *desc_cache, const RfmRules *rules,
+							  const RfmRow *row, TimestampTz as_of, const int *sc, int bins);
+
 /* Exact conversion of a scaled decimal to numeric (dscale = d.scale). */
 Numeric		segkpi_dec_to_numeric(sk_dec d);
 

@@ -490,11 +490,7 @@ segkpi_rfm_apply(PG_FUNCTION_ARGS)
 {
 	ApplyCache *c;
 	RfmRow		row;
-	Datum		values[RFM_RESULT_NATTS];
-	bool		nulls[RFM_RESULT_NATTS] = {false};
 	int			sc[3];
-	text	   *seg;
-	int			dim;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -513,29 +509,5 @@ segkpi_rfm_apply(PG_FUNCTION_ARGS)
 	sc[1] = sk_cut_score(sk_key_i64(row.orders), c->f, c->bins - 1);
 	sc[2] = money_score(c, segkpi_rfm_read_monetary(row.monetary, "rfm_apply"), row.monetary);
 
-	if (c->result_desc == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		TupleDesc	desc;
-
-		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "rfm_apply must return a composite type");
-		c->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
-		MemoryContextSwitchTo(old);
-	}
-	if (row.has_orders)
-		values[RFM_RESULT_RECENCY] =
-			Float8GetDatum((double) (c->as_of - row.last) / (double) USECS_PER_DAY);
-	else
-		nulls[RFM_RESULT_RECENCY] = true;
-	values[RFM_RESULT_FREQUENCY] = Int64GetDatum(row.orders);
-	values[RFM_RESULT_MONETARY] = row.monetary;
-	for (dim = 0; dim < 3; dim++)
-		values[RFM_RESULT_R + dim] = Int32GetDatum(sc[dim]);
-	seg = segkpi_rfm_rules_segment(&c->rules, sc[0], sc[1], sc[2], c->bins);
-	if (seg == NULL)
-		nulls[RFM_RESULT_SEGMENT] = true;
-	else
-		values[RFM_RESULT_SEGMENT] = PointerGetDatum(seg);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(c->result_desc, values, nulls)));
+	PG_RETURN_DATUM(segkpi_rfm_result(fcinfo, &c->result_desc, &c->rules, &row, c->as_of, sc, c->bins));
 }

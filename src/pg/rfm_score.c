@@ -446,6 +446,44 @@ score_partition(FunctionCallInfo fcinfo, WindowObject winobj, RfmPartition *part
 	part->ready = true;
 }
 
+/* ---- the result row -------------------------------------------------- */
+
+Datum
+segkpi_rfm_result(FunctionCallInfo fcinfo, TupleDesc *desc_cache, const RfmRules *rules,
+				  const RfmRow *row, TimestampTz as_of, const int *sc, int bins)
+{
+	Datum		values[RFM_RESULT_NATTS];
+	bool		nulls[RFM_RESULT_NATTS] = {false};
+	text	   *seg;
+	int			dim;
+
+	if (*desc_cache == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		TupleDesc	desc;
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "the RFM result must be a composite type");
+		*desc_cache = BlessTupleDesc(CreateTupleDescCopy(desc));
+		MemoryContextSwitchTo(old);
+	}
+	if (row->has_orders)
+		values[RFM_RESULT_RECENCY] =
+			Float8GetDatum((double) (as_of - row->last) / (double) USECS_PER_DAY);
+	else
+		nulls[RFM_RESULT_RECENCY] = true;
+	values[RFM_RESULT_FREQUENCY] = Int64GetDatum(row->orders);
+	values[RFM_RESULT_MONETARY] = row->monetary;
+	for (dim = 0; dim < 3; dim++)
+		values[RFM_RESULT_R + dim] = Int32GetDatum(sc[dim]);
+	seg = segkpi_rfm_rules_segment(rules, sc[0], sc[1], sc[2], bins);
+	if (seg == NULL)
+		nulls[RFM_RESULT_SEGMENT] = true;
+	else
+		values[RFM_RESULT_SEGMENT] = PointerGetDatum(seg);
+	return HeapTupleGetDatum(heap_form_tuple(*desc_cache, values, nulls));
+}
+
 /* ---- the window function -------------------------------------------- */
 
 static void
@@ -513,13 +551,12 @@ segkpi_rfm_score(PG_FUNCTION_ARGS)
 	RfmPartition *part;
 	RfmCache   *cache = get_cache(fcinfo->flinfo);
 	int64		pos = WinGetCurrentPosition(winobj);
-	Datum		values[RFM_RESULT_NATTS];
-	bool		nulls[RFM_RESULT_NATTS] = {false};
 	const uint8 *sc;
+	int			score[3];
 	bool		isnull;
 	Datum		d;
+	Datum		result;
 	RfmRow		row;
-	text	   *seg;
 	int			dim;
 
 	part = (RfmPartition *) WinGetPartitionLocalMemory(winobj, sizeof(RfmPartition));
@@ -538,33 +575,10 @@ segkpi_rfm_score(PG_FUNCTION_ARGS)
 	read_stats(d, stats_desc(fcinfo), &row);
 	sc = &part->scores[3 * pos];
 
-	if (cache->result_desc == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		TupleDesc	desc;
-
-		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "rfm_score must return a composite type");
-		cache->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
-		MemoryContextSwitchTo(old);
-	}
-
-	if (row.has_orders)
-		values[RFM_RESULT_RECENCY] =
-			Float8GetDatum((double) (part->as_of - row.last) / (double) USECS_PER_DAY);
-	else
-		nulls[RFM_RESULT_RECENCY] = true;
-	values[RFM_RESULT_FREQUENCY] = Int64GetDatum(row.orders);
-	values[RFM_RESULT_MONETARY] = row.monetary;
 	for (dim = 0; dim < 3; dim++)
-		values[RFM_RESULT_R + dim] = Int32GetDatum(sc[dim]);
-	seg = segkpi_rfm_rules_segment(&cache->rules, sc[0], sc[1], sc[2], part->bins);
-	if (seg == NULL)
-		nulls[RFM_RESULT_SEGMENT] = true;
-	else
-		values[RFM_RESULT_SEGMENT] = PointerGetDatum(seg);
-
+		score[dim] = sc[dim];
+	result = segkpi_rfm_result(fcinfo, &cache->result_desc, &cache->rules, &row,
+							   part->as_of, score, part->bins);
 	WinSetMarkPosition(winobj, pos);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(cache->result_desc,
-													  values, nulls)));
+	PG_RETURN_DATUM(result);
 }
