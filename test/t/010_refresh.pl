@@ -51,14 +51,28 @@ $holder->quit;
 is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '2', 'refresh runs once the lock is free (the waiting one took no id)');
 
 # A refresh cancelled half-way (statement_timeout) leaves nothing behind.
+# The feedback it reads sleeps a second, so the timeout strikes in the
+# sources stage, after the snapshot's row and its customer rows were
+# written (a timing-free way to be half-way: the whole refresh of these
+# 2,000 customers takes about 50 ms).
+$node->safe_psql('postgres', q{
+    CREATE TABLE slow_answers (customer_id bigint, answered_at timestamptz, score numeric);
+    CREATE VIEW slow_feedback AS SELECT a.* FROM slow_answers a WHERE (SELECT pg_sleep(1)) IS NOT NULL;
+    SELECT segkpi.bind_feedback('slow_feedback', 'customer_id', 'answered_at', 'score');
+});
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
-    SET statement_timeout = '50ms';
+    SET statement_timeout = '500ms';
     SELECT segkpi.refresh('2025-01-01');
 });
 like($stderr, qr/canceling statement due to statement timeout/, 'a slow refresh is cancelled');
 is($node->safe_psql('postgres', q{
     SELECT count(*) || '/' || (SELECT count(DISTINCT snapshot_id) FROM segkpi.customer_segments)
       FROM segkpi.snapshots}), '2/2', 'the cancelled refresh left no snapshot and no customer rows');
+$node->safe_psql('postgres', q{
+    DELETE FROM segkpi.bindings WHERE source = 'feedback';
+    DROP VIEW slow_feedback;
+    DROP TABLE slow_answers;
+});
 
 SKIP:
 {
