@@ -122,7 +122,9 @@ DECLARE
     cuts segkpi.rfm_cuts;
     seg_cuts segkpi.rfm_cuts;
     pred_join text := '';
-    seg_exprs text[] := '{}';   -- per segmentation: its segment in segkpi_feat
+    seg_exprs text[] := '{}';   -- per segmentation: its segment, from a row x of seg_rows
+    seg_array text;             -- all of them, as a text[]
+    seg_rows text;              -- segkpi_cust with each customer's RFM scores s
     seg_sets text := '';
     seg_which text := 'CASE';
     seg_value text := 'CASE';
@@ -288,7 +290,7 @@ BEGIN
 
     -- without statistics the planner guesses thousands of (segment,
     -- acquisition period, channel) groups and sorts a million rows
-    ANALYZE segkpi_cust (customer_id);
+    ANALYZE segkpi_cust (customer_id, acq_period, channel);
     INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers, segmentations)
     VALUES (as_of, current_setting('TimeZone'), grain, ncust, seg_names)
     RETURNING snapshot_id INTO sid;
@@ -323,10 +325,10 @@ BEGIN
     END IF;
 
     -- stage 4: RFM cut points (one aggregate pass over the customers: the
-    -- scores of rfm_score without a window), then features, scores, the
-    -- segment of every segmentation and the activity in one row per
-    -- customer; customer_features gets them in key order, so its primary
-    -- key grows at its right edge
+    -- scores of rfm_score without a window), then features, scores and
+    -- the segment of every segmentation in one row per customer;
+    -- customer_features gets them in key order, so its primary key grows
+    -- at its right edge
     -- ((c).*: a composite variable takes the row's columns as its fields)
     EXECUTE 'SELECT (c).* FROM (SELECT segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
                                                            monetary)::segkpi.rfm_stats, $1) AS c
@@ -341,22 +343,26 @@ BEGIN
     IF to_regclass('pg_temp.segkpi_pred') IS NOT NULL THEN
         pred_join := 'LEFT JOIN segkpi_pred p ON p.customer_id = x.customer_id';
     END IF;
+    -- (the activities stay in segkpi_cust: the cohorts below read them
+    -- there and work the segments out once more, which costs less than
+    -- writing them a second time)
+    seg_array := CASE WHEN cardinality(seg_exprs) = 0 THEN '''{}'''
+                      ELSE 'ARRAY[' || array_to_string(seg_exprs, ', ') || ']' END;
+    seg_rows := format('(SELECT k.*, segkpi.rfm_apply(ROW(k.first_order_at, k.last_order_at, k.orders, k.refunds,
+                                                          k.monetary)::segkpi.rfm_stats, %L::segkpi.rfm_cuts) AS s
+                           FROM segkpi_cust k OFFSET 0) x', cuts);
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_feat ON COMMIT DROP AS
         SELECT x.customer_id, x.first_row_at, x.acquired_at, x.first_order_at, x.last_order_at, x.orders,
                x.refunds, x.monetary, x.cost, (x.s).recency_days, (x.s).r, (x.s).f, (x.s).m,
-               %2$s, %1$s::text[] AS segments, x.acq_period, x.channel, x.act
-          FROM (SELECT k.*, segkpi.rfm_apply(ROW(k.first_order_at, k.last_order_at, k.orders, k.refunds,
-                                                 k.monetary)::segkpi.rfm_stats, %3$L::segkpi.rfm_cuts) AS s
-                  FROM segkpi_cust k OFFSET 0) x
+               %2$s, %1$s::text[] AS segments
+          FROM %3$s
           %4$s$q$,
-        CASE WHEN cardinality(seg_exprs) = 0 THEN '''{}'''
-             ELSE 'ARRAY[' || array_to_string(seg_exprs, ', ') || ']' END,
+        seg_array,
         CASE WHEN pred_join = '' THEN 'NULL::float8 AS p_alive, NULL::float8 AS clv_predicted'
              ELSE 'p.p_alive, p.clv AS clv_predicted' END,
-        cuts, pred_join);
-    DROP TABLE segkpi_cust;
-    ANALYZE segkpi_feat (customer_id, acq_period, channel);
+        seg_rows, pred_join);
+    ANALYZE segkpi_feat (customer_id);
     INSERT INTO segkpi.customer_features
         (snapshot_id, customer_id, acquired_at, first_order_at, last_order_at, orders, refunds, monetary, cost,
          recency_days, r, f, m, p_alive, clv_predicted, segments)
@@ -473,18 +479,20 @@ BEGIN
     t_stage := clock_timestamp();
 
     -- stage 6: cohorts (segment, acquisition period, channel) with their
-    -- activity roll-ups, for every segmentation in one pass; then KPIs
+    -- activity roll-ups, for every segmentation in one pass over
+    -- segkpi_cust (the segments worked out as for segkpi_feat); then KPIs
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_cohorts ON COMMIT DROP AS
         SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, count(*) AS n,
                segkpi.activity_rollup(a.act, %4$s) AS r
-          FROM segkpi_feat a
+          FROM (SELECT %5$s::text[] AS segments, x.acq_period, x.channel, x.act FROM %6$s OFFSET 0) a
          GROUP BY GROUPING SETS (%3$s)$q$,
         seg_which, seg_value,
         -- not over all customers: compute_kpis sums a segmentation's groups for "(all)"
         replace(CASE WHEN cardinality(segs) > 0 THEN left(seg_sets, -length(', (@)')) ELSE seg_sets END,
                 '@', 'a.acq_period, a.channel'),
-        step_months);
+        step_months, seg_array, seg_rows);
+    DROP TABLE segkpi_cust;
     FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
         seg := segs[i];
         PERFORM segkpi.compute_kpis(sid, seg.name, seg.method = 'rules' AND bl IS NOT NULL, grain, step, as_of,
