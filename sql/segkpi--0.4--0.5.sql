@@ -389,14 +389,19 @@ BEGIN
         CASE WHEN bs IS NULL THEN '(SELECT NULL::date AS day, NULL::numeric AS amount WHERE false)'
              ELSE bs.relation::text END, as_of);
     -- feedback per segment and period, each answer joined to its customer
-    -- (summing per customer first cost a second pass and a table)
+    -- (summing per customer first cost a second pass and a table), then
+    -- summed per distinct segments and period: a few thousand groups,
+    -- which the grouping sets read instead of every answer (the planner
+    -- cannot tell how few segments there are, and sorted the answers)
     EXECUTE format($q$
         CREATE TEMP TABLE segkpi_fbs ON COMMIT DROP AS
-        SELECT %1$s AS segmentation, %2$s AS segment, f.period,
-               sum(f.score) / count(*) AS csat, count(*) AS n
-          FROM %4$s f JOIN segkpi_feat a USING (customer_id)
+        SELECT %1$s AS segmentation, %2$s AS segment, a.period,
+               sum(a.score) / sum(a.n) AS csat, sum(a.n)::bigint AS n
+          FROM (SELECT a.segments, f.period, sum(f.score) AS score, count(*) AS n
+                  FROM %4$s f JOIN segkpi_feat a USING (customer_id)
+                 GROUP BY 1, 2) a
          GROUP BY GROUPING SETS (%3$s)$q$,
-        seg_which, seg_value, replace(seg_sets, '@', 'f.period'),
+        seg_which, seg_value, replace(seg_sets, '@', 'a.period'),
         CASE WHEN bf IS NULL
              THEN '(SELECT k.customer_id, NULL::date AS period, NULL::numeric AS score
                       FROM segkpi_feat k WHERE false)'
