@@ -528,16 +528,11 @@ BEGIN
     -- empty when feedback is not bound, which makes csat NULL.  refresh
     -- prepared every input of this statement for all segmentations at once.
     INSERT INTO segkpi.segment_kpis
-    WITH periods AS (
-        SELECT p::date AS period_start, (p + step)::date AS period_end
-          FROM generate_series((SELECT date_trunc(grain, min(first_row_at))::date FROM segkpi_feat)::timestamp,
-                               date_trunc(grain, as_of - interval '1 microsecond')::date::timestamp, step) p
-    ),
     -- refresh grouped the customers of every segmentation by segment,
     -- acquisition period and channel, each group with its activity
     -- roll-up.  "(all)" is the same groups once more: every customer is
     -- in exactly one of them, and everything below sums over groups.
-    cohorts AS MATERIALIZED (
+    WITH cohorts AS MATERIALIZED (
         SELECT s.segment, c.acq_period, c.channel, c.n, c.r
           FROM segkpi_cohorts c
          CROSS JOIN LATERAL (VALUES (c.segment), ('(all)')) s(segment)
@@ -549,6 +544,15 @@ BEGIN
                sum(p.orders)::bigint AS orders, sum(p.revenue) AS revenue, sum(p.cost) AS cost
           FROM cohorts c, unnest(c.r) p
          GROUP BY 1, 2
+    ),
+    -- from the period of the earliest row: every period of an activity
+    -- has a row and a cell in its cohort's roll-up, so that is the
+    -- earliest cell (reading segkpi_feat for min(first_row_at) cost a
+    -- pass over the customers per segmentation)
+    periods AS (
+        SELECT p::date AS period_start, (p + step)::date AS period_end
+          FROM generate_series((SELECT min(period) FROM act)::timestamp,
+                               date_trunc(grain, as_of - interval '1 microsecond')::date::timestamp, step) p
     ),
     margin_to_date AS (
         SELECT s.segment, p.period_start,
