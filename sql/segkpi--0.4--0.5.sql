@@ -120,7 +120,11 @@ DECLARE
     cust_cols text := '';       -- per segmentation: rule segment or k-means features
     rfm_bins integer[] := '{}'; -- per segmentation: bins of an RFM one with its own cuts
     cuts segkpi.rfm_cuts;
-    seg_cuts segkpi.rfm_cuts;
+    all_cuts segkpi.rfm_cuts[];    -- bins 5 first, then each rfm_bins[i] in order
+    models segkpi.kmeans_model[];  -- NULL first, then each k-means fit in order
+    ncut integer;
+    nfit integer;
+    fit_sql text;
     pred_join text := '';
     seg_exprs text[] := '{}';   -- per segmentation: its segment, from a row x of seg_rows
     seg_array text;             -- all of them, as a text[]
@@ -298,48 +302,57 @@ BEGIN
     IF progress THEN RAISE NOTICE 'refresh: customer statistics in % s', stage_times -> 'customers'; END IF;
     t_stage := clock_timestamp();
 
-    -- stage 3: k-means fits (assignment follows in stage 4)
-    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
-        seg := segs[i];
-        CONTINUE WHEN seg.method <> 'kmeans';
-        model := NULL;
-        IF ncust > 0 THEN
-            EXECUTE format('SELECT segkpi.kmeans(kf_%1$s, $1, $2, $3, $4) FROM segkpi_cust
-                             WHERE array_position(kf_%1$s, NULL) IS NULL', i)
-               INTO model
-              USING coalesce((seg.params ->> 'k')::int, 4), coalesce((seg.params ->> 'seed')::bigint, 0),
-                    coalesce(seg.params ->> 'transform', 'log_zscore')::segkpi.kmeans_transform,
-                    coalesce((seg.params ->> 'restarts')::int, 3);
-            INSERT INTO segkpi.segment_models
-            VALUES (sid, seg.name,
-                    ARRAY(SELECT jsonb_array_elements_text(
-                              coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]'))),
-                    model);
-        END IF;
-        seg_exprs[i] := format(seg_exprs[i], model);
-    END LOOP;
-    IF 'kmeans' = ANY (ARRAY(SELECT (s).method FROM unnest(segs) s)) THEN
-        stage_times := stage_times || jsonb_build_object('models', extract(epoch FROM clock_timestamp() - t_stage));
-        IF progress THEN RAISE NOTICE 'refresh: k-means models in % s', stage_times -> 'models'; END IF;
-        t_stage := clock_timestamp();
-    END IF;
-
-    -- stage 4: RFM cut points (one aggregate pass over the customers: the
-    -- scores of rfm_score without a window), then features, scores and
-    -- the segment of every segmentation in one row per customer;
-    -- customer_features gets them in key order, so its primary key grows
-    -- at its right edge
-    -- ((c).*: a composite variable takes the row's columns as its fields)
-    EXECUTE 'SELECT (c).* FROM (SELECT segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
-                                                           monetary)::segkpi.rfm_stats, $1) AS c
-                                  FROM segkpi_cust) s' INTO cuts USING as_of;
+    -- stage 3: one pass over the customers for every k-means fit and
+    -- every set of RFM cut points (the scores of rfm_score without a
+    -- window); assignments and scores follow in stage 4
+    fit_sql := format('SELECT ARRAY[segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
+                                                        monetary)::segkpi.rfm_stats, %L)', as_of);
     FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
         CONTINUE WHEN rfm_bins[i] IS NULL;
-        EXECUTE 'SELECT (c).* FROM (SELECT segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
-                                                               monetary)::segkpi.rfm_stats, $1, $2) AS c
-                                      FROM segkpi_cust) s' INTO seg_cuts USING as_of, rfm_bins[i];
-        seg_exprs[i] := format(seg_exprs[i], seg_cuts);
+        fit_sql := fit_sql || format(', segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
+                                                            monetary)::segkpi.rfm_stats, %L, %s)', as_of, rfm_bins[i]);
     END LOOP;
+    fit_sql := fit_sql || ']::segkpi.rfm_cuts[], ARRAY[NULL';
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        seg := segs[i];
+        CONTINUE WHEN seg.method <> 'kmeans' OR ncust = 0;
+        fit_sql := fit_sql || format(', segkpi.kmeans(kf_%1$s, %2$s, %3$s, %4$L::segkpi.kmeans_transform, %5$s)
+                                         FILTER (WHERE array_position(kf_%1$s, NULL) IS NULL)',
+                                     i, coalesce((seg.params ->> 'k')::int, 4),
+                                     coalesce((seg.params ->> 'seed')::bigint, 0),
+                                     coalesce(seg.params ->> 'transform', 'log_zscore')::segkpi.kmeans_transform,
+                                     coalesce((seg.params ->> 'restarts')::int, 3));
+    END LOOP;
+    EXECUTE fit_sql || ']::segkpi.kmeans_model[] FROM segkpi_cust' INTO all_cuts, models;
+    cuts := all_cuts[1];
+    ncut := 1;
+    nfit := 1;
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        seg := segs[i];
+        IF rfm_bins[i] IS NOT NULL THEN
+            ncut := ncut + 1;
+            seg_exprs[i] := format(seg_exprs[i], all_cuts[ncut]);
+        ELSIF seg.method = 'kmeans' THEN
+            model := NULL;
+            IF ncust > 0 THEN
+                nfit := nfit + 1;
+                model := models[nfit];
+                INSERT INTO segkpi.segment_models
+                VALUES (sid, seg.name,
+                        ARRAY(SELECT jsonb_array_elements_text(
+                                  coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]'))),
+                        model);
+            END IF;
+            seg_exprs[i] := format(seg_exprs[i], model);
+        END IF;
+    END LOOP;
+    stage_times := stage_times || jsonb_build_object('models', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: k-means models and RFM cut points in % s', stage_times -> 'models'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 4: features, scores and the segment of every segmentation in
+    -- one row per customer; customer_features gets them in key order, so
+    -- its primary key grows at its right edge
     IF to_regclass('pg_temp.segkpi_pred') IS NOT NULL THEN
         pred_join := 'LEFT JOIN segkpi_pred p ON p.customer_id = x.customer_id';
     END IF;
