@@ -11,10 +11,15 @@
  * activities written and read once more cost ~4 s).  Its stage "orders"
  * now covers the customers' join as well; stage "customers" is their
  * statistics and the snapshot's row.  It scores RFM with rfm_cuts and
- * rfm_apply (the same scores as the window function), joins feedback to
- * the customers answer by answer, and groups leads in a parallel plan.
- * Its cohorts no longer include a grouping over all customers:
- * compute_kpis takes a segmentation's own groups once more as "(all)".
+ * rfm_apply (the same scores as the window function), fitting k-means and
+ * taking the cut points in one pass (stage "models", now always there);
+ * the feature table no longer copies the activities: the cohorts read
+ * them from the customers' table and work the segments out again.  It
+ * joins feedback to the customers answer by answer and sums it per
+ * distinct segments before the grouping sets, and groups leads in a
+ * parallel plan.  Its cohorts no longer include a grouping over all
+ * customers: compute_kpis takes a segmentation's own groups once more as
+ * "(all)", and starts its periods at the earliest roll-up cell.
  */
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.5'" to load this file. \quit
