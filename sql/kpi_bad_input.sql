@@ -88,6 +88,16 @@ SELECT segkpi.refresh('2024-03-01') IS NOT NULL AS refreshed;
 SELECT segment, period_start, customers, revenue, attributed_spend, cac, roi, leads, conversion_rate, csat
   FROM segkpi.kpi_trends WHERE segmentation = 'rfm_only' AND segment = '(all)' ORDER BY period_start;
 
+-- The periods begin with the earliest row, a refund included: customer 9
+-- has only a refund, a month before anyone's first order, so December
+-- 2023 is a period with one customer, nobody active and revenue -5.
+CREATE TABLE bad.early_refund AS SELECT cust, at, total FROM hand.orders;
+INSERT INTO bad.early_refund VALUES (9, '2023-12-20', -5);
+SELECT segkpi.bind_orders('bad.early_refund', 'cust', 'at', 'total');
+SELECT segkpi.refresh('2024-03-01') IS NOT NULL AS refreshed;
+SELECT segment, period_start, customers, active_customers, orders, revenue
+  FROM segkpi.kpi_trends WHERE segmentation = 'rfm_only' AND segment = '(all)' ORDER BY period_start;
+
 -- unbound orders
 DELETE FROM segkpi.bindings WHERE source = 'orders';
 SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);

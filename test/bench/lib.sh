@@ -3,6 +3,7 @@
 # time_ms WORKERS QUERY: the median wall time of $runs runs of QUERY with
 # max_parallel_workers_per_gather = WORKERS, in ms, after one warm-up run
 # that is not counted.  Every run is a new connection (a new backend).
+# The runs themselves go to stderr, in the order they ran.
 time_ms() {
 	local workers=$1 q=$2 i t all=()
 	for i in $(seq 0 "$runs"); do
@@ -10,6 +11,7 @@ time_ms() {
 			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
 		[ "$i" -gt 0 ] && all+=("$t")
 	done
+	printf 'runs (ms, in order): %s\n' "${all[*]}" >&2
 	printf '%s\n' "${all[@]}" | sort -n |
 		awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
 }
