@@ -396,6 +396,115 @@ test_rollup(void)
 	}
 }
 
+/* Days from 2000-01-01 to year y, month m (1..12), day d (proleptic Gregorian). */
+static int32_t
+civil_date(int y, int m, int d)
+{
+	int			yy = y - (m <= 2);
+	int			era = (yy >= 0 ? yy : yy - 399) / 400;
+	int			yoe = yy - era * 400;
+	int			doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int			doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return (int32_t) ((int64_t) era * 146097 + doe - 730425);
+}
+
+/*
+ * Roll-ups over long spans with gaps: periods anywhere in 400 months (or
+ * 150 quarters) from 1980 on, some customers only on every fifth period so
+ * that the cells have holes; every cell against brute force, whichever
+ * way (in place or not) each customer was added.
+ */
+static void
+test_rollup_far(void)
+{
+	static const int steps[2] = {1, 3};
+	int			t;
+
+	CHECK_EQ_INT(sk_date_month(civil_date(1980, 1, 1)), 1980 * 12);
+	CHECK_EQ_INT(sk_date_month(civil_date(2013, 12, 1)), 2013 * 12 + 11);
+	CHECK_EQ_INT(civil_date(2000, 3, 1), 31 + 29);
+	for (t = 0; t < 2; t++)
+	{
+		enum {NP = 400};
+		int			step = steps[t];
+		int			np = step == 1 ? NP : 150;
+		unsigned	seed = 77 + t;
+		static sk_rollup_cell c[NP];
+		static long long active[NP],
+					retained[NP],
+					orders[NP],
+					rev[NP];
+		static int	used[NP];
+		sk_rollup_head r;
+		int			cust,
+					p,
+					bad = 0,
+					ncells = 0;
+
+		memset(active, 0, sizeof(active));
+		memset(retained, 0, sizeof(retained));
+		memset(orders, 0, sizeof(orders));
+		memset(rev, 0, sizeof(rev));
+		memset(used, 0, sizeof(used));
+		CHECK_EQ_INT(sk_rollup_init(&r, step), SK_OK);
+		for (cust = 0; cust < 600; cust++)
+		{
+			sk_act_head h;
+			sk_act_entry e[16];
+			int			ord[NP] = {0};
+			int			rows = 1 + (int) (rand_r(&seed) % 12),
+						sparse = cust < 300 || cust % 3 == 0,
+						i;
+
+			sk_act_init(&h);
+			for (i = 0; i < rows; i++)
+			{
+				sk_act_row row;
+				int			q = (int) (rand_r(&seed) % (unsigned) np);
+				long long	amount = (long long) (rand_r(&seed) % 3000) - 500;
+
+				if (sparse)
+					q -= q % 5;
+				row.period = civil_date(1980 + q * step / 12, 1 + q * step % 12, 1);
+				row.ts = (int64_t) row.period * 86400000000LL + i;
+				row.amount = dec(amount, 0);
+				row.cost = dec(0, -1);
+				if (sk_act_add(&h, e, 16, &row) != SK_OK)
+					bad++;
+				ord[q] += amount > 0;
+				rev[q] += amount;
+				used[q] = 1;
+			}
+			for (p = 0; p < np; p++)
+			{
+				active[p] += ord[p] > 0;
+				retained[p] += p > 0 && ord[p] > 0 && ord[p - 1] > 0;
+				orders[p] += ord[p];
+			}
+			if (sk_rollup_need(&r, c, &h, e) > NP ||
+				sk_rollup_add(&r, c, NP, &h, e) != SK_OK)
+				bad++;
+		}
+		CHECK_EQ_INT(bad, 0);
+		CHECK_EQ_INT(sk_rollup_check(&r, c), SK_OK);
+		for (p = 0; p < np; p++)
+			ncells += used[p];
+		CHECK_EQ_INT(r.n, ncells);
+		for (p = 0; p < r.n; p++)
+		{
+			int64_t		m = sk_date_month(c[p].period) - 1980 * 12;
+			int			q = (int) (m / step);
+
+			if (m % step != 0 || q < 0 || q >= np || !used[q] ||
+				c[p].active != active[q] || c[p].retained != retained[q] ||
+				c[p].orders != orders[q] || c[p].revenue != (sk_i128) rev[q])
+				bad++;
+		}
+		CHECK_EQ_INT(bad, 0);
+	}
+}
+
 int
 main(void)
 {
@@ -404,5 +513,6 @@ main(void)
 	RUN(test_limits);
 	RUN(test_text);
 	RUN(test_rollup);
+	RUN(test_rollup_far);
 	UNIT_DONE();
 }
