@@ -100,6 +100,12 @@ SELECT c::text FROM cu_saved;
 SELECT count(*) AS differences
   FROM cu_stats s, cu_saved k
  WHERE segkpi.rfm_apply(s.st, k.c) IS DISTINCT FROM segkpi.rfm_apply(s.st, k.c::text::segkpi.rfm_cuts);
+-- Cuts written into the query as a constant are decoded once for the
+-- whole query (refresh scores that way); the scores are the same.
+SELECT c::text AS saved_cuts FROM cu_saved \gset
+SELECT count(*) AS differences
+  FROM cu_stats s, cu_saved k
+ WHERE segkpi.rfm_apply(s.st, k.c) IS DISTINCT FROM segkpi.rfm_apply(s.st, :'saved_cuts'::segkpi.rfm_cuts);
 
 -- A NULL stats or NULL cuts gives NULL; no customers give NULL cuts.
 SELECT segkpi.rfm_apply(NULL, c) IS NULL AS null_stats, segkpi.rfm_apply(st, NULL) IS NULL AS null_cuts
@@ -111,6 +117,10 @@ SELECT segkpi.rfm_cuts(NULL::segkpi.rfm_stats, '2024-07-01') IS NULL AS only_nul
 SELECT segkpi.rfm_ruleset_copy('default', 'cu_rules');
 UPDATE segkpi.rfm_rules SET segment = 'Gone' WHERE ruleset = 'cu_rules' AND segment = 'Lost';
 SELECT customer, (segkpi.rfm_apply(st, c, 'cu_rules')).segment
+  FROM cu_stats, (SELECT segkpi.rfm_cuts(st, '2024-07-01') AS c FROM cu_stats) k ORDER BY customer;
+-- the ruleset may change from row to row (d is Gone, f still Lost)
+SELECT customer, (segkpi.rfm_apply(st, c, CASE WHEN customer IN ('a', 'd') THEN 'cu_rules'
+                                              ELSE 'default' END)).segment
   FROM cu_stats, (SELECT segkpi.rfm_cuts(st, '2024-07-01') AS c FROM cu_stats) k ORDER BY customer;
 DELETE FROM segkpi.rfm_rules WHERE ruleset = 'cu_rules';
 

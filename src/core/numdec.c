@@ -41,6 +41,8 @@ sk_dec_rescale(sk_dec *d, int scale)
 
 	if (scale < d->scale || scale > SK_DEC_MAX_DIGITS)
 		return SK_EOVERFLOW;
+	if (scale == d->scale)
+		return SK_OK;
 	if (!mul_ok(d->v, sk_pow10_i128(scale - d->scale), &v))
 		return SK_EOVERFLOW;
 	d->v = v;
@@ -71,6 +73,9 @@ sk_dec_cmp(sk_dec a, sk_dec b, sk_status *status)
 	int			s = a.scale > b.scale ? a.scale : b.scale;
 
 	*status = SK_OK;
+	/* the common case, one scale: nothing to bring to it */
+	if (a.scale == b.scale && s <= SK_DEC_MAX_DIGITS)
+		return (a.v > b.v) - (a.v < b.v);
 	if (sk_dec_rescale(&a, s) != SK_OK || sk_dec_rescale(&b, s) != SK_OK)
 	{
 		*status = SK_EOVERFLOW;

@@ -314,6 +314,8 @@ typedef struct ApplyCache
 	TupleDesc	stats_desc;
 	TupleDesc	result_desc;
 	RfmRules	rules;
+	bool		cuts_stable;	/* a constant or an external parameter: decode once */
+	text	   *ruleset;		/* the ruleset argument the rules were loaded for */
 } ApplyCache;
 
 static void
@@ -441,14 +443,18 @@ apply_cache(FunctionCallInfo fcinfo, Datum cuts)
 {
 	FmgrInfo   *flinfo = fcinfo->flinfo;
 	ApplyCache *c = flinfo->fn_extra;
-	struct varlena *raw = PG_DETOAST_DATUM(cuts);
+	struct varlena *raw;
 	MemoryContext old;
 
 	if (c == NULL)
 	{
 		c = flinfo->fn_extra = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(ApplyCache));
 		c->cxt = AllocSetContextCreate(flinfo->fn_mcxt, "rfm_apply cuts", ALLOCSET_SMALL_SIZES);
+		c->cuts_stable = get_fn_expr_arg_stable(flinfo, 1);
 	}
+	if (c->raw != NULL && c->cuts_stable)
+		return c;
+	raw = PG_DETOAST_DATUM(cuts);
 	if (c->raw != NULL && VARSIZE(c->raw) == VARSIZE(raw) &&
 		memcmp(c->raw, raw, VARSIZE(raw)) == 0)
 		return c;
@@ -489,6 +495,7 @@ Datum
 segkpi_rfm_apply(PG_FUNCTION_ARGS)
 {
 	ApplyCache *c;
+	text	   *ruleset;
 	RfmRow		row;
 	int			sc[3];
 
@@ -499,7 +506,17 @@ segkpi_rfm_apply(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	c = apply_cache(fcinfo, PG_GETARG_DATUM(1));
-	segkpi_rfm_rules_load(&c->rules, fcinfo->flinfo->fn_mcxt, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	ruleset = PG_GETARG_TEXT_PP(2);
+	if (c->ruleset == NULL || VARSIZE_ANY_EXHDR(c->ruleset) != VARSIZE_ANY_EXHDR(ruleset) ||
+		memcmp(VARDATA_ANY(c->ruleset), VARDATA_ANY(ruleset), VARSIZE_ANY_EXHDR(ruleset)) != 0)
+	{
+		if (c->ruleset != NULL)
+			pfree(c->ruleset);
+		c->ruleset = NULL;
+		segkpi_rfm_rules_load(&c->rules, fcinfo->flinfo->fn_mcxt, text_to_cstring(ruleset));
+		c->ruleset = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(ruleset));
+		memcpy(c->ruleset, ruleset, VARSIZE_ANY(ruleset));
+	}
 
 	segkpi_rfm_read_stats(PG_GETARG_DATUM(0),
 						  segkpi_rfm_stats_desc(fcinfo->flinfo, 0, &c->stats_desc),
