@@ -19,7 +19,10 @@
  * distinct segments before the grouping sets, and groups leads in a
  * parallel plan.  Its cohorts no longer include a grouping over all
  * customers: compute_kpis takes a segmentation's own groups once more as
- * "(all)", and starts its periods at the earliest roll-up cell.
+ * "(all)", and starts its periods at the earliest roll-up cell.  Since the
+ * RFM segments are worked out twice, a refresh with a custom RFM ruleset
+ * holds a SHARE lock on segkpi.rfm_rules; it runs with DateStyle ISO, so
+ * the times it writes into its statements read back exactly.
  */
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.5'" to load this file. \quit
@@ -102,6 +105,10 @@ CREATE OR REPLACE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.n
     -- rows always trigger, compiled for seconds per statement here.
     SET jit_inline_above_cost = -1
     SET jit_optimize_above_cost = -1
+    -- Times go into the statements as literals (as_of, cut points): in
+    -- ISO style they carry numeric UTC offsets and read back exactly,
+    -- whatever the session's DateStyle and time zone abbreviations.
+    SET DateStyle = 'ISO, MDY'
 AS $$
 DECLARE
     bo segkpi.bindings := segkpi.checked_binding('orders');
@@ -173,6 +180,15 @@ BEGIN
     step_months := CASE grain WHEN 'month' THEN 1 ELSE 3 END;
     segs := ARRAY(SELECT s FROM segkpi.segmentations s WHERE s.active ORDER BY s.name);
     seg_names := ARRAY(SELECT (s).name FROM unnest(segs) s);
+    -- The segments stage and the cohorts each work the RFM segments out,
+    -- reading the ruleset's rules in two statements: edits of a custom
+    -- ruleset wait until this refresh commits, so both read the same rules
+    -- ("default" cannot change).
+    IF EXISTS (SELECT FROM unnest(segs) s
+                WHERE s.method NOT IN ('rules', 'kmeans')
+                  AND coalesce(s.params ->> 'ruleset', 'default') <> 'default') THEN
+        LOCK TABLE segkpi.rfm_rules IN SHARE MODE;
+    END IF;
 
     -- What each segmentation needs from the per-customer pass, checked
     -- before the long stages run: rule segments read the bound customers'

@@ -74,6 +74,34 @@ $node->safe_psql('postgres', q{
     DROP TABLE slow_answers;
 });
 
+# The segments stage and the cohorts both read a custom RFM ruleset's
+# rules: an edit of them waits for a refresh in progress, so the two read
+# the same rules, and the next refresh names its customers and its KPI
+# groups alike.
+$node->safe_psql('postgres', q{
+    SELECT segkpi.rfm_ruleset_copy('default', 'mine');
+    INSERT INTO segkpi.segmentations (name, method, params) VALUES ('rfm_mine', 'rfm', '{"ruleset": "mine"}');
+});
+my $refresher = $node->background_psql('postgres');
+$refresher->query_safe(q{BEGIN; SELECT segkpi.refresh('2025-01-01');});
+my $rename = q{UPDATE segkpi.rfm_rules SET segment = 'Renamed' WHERE ruleset = 'mine' AND segment = 'Lost'};
+($ret, $stdout, $stderr) = $node->psql('postgres', "SET lock_timeout = '200ms'; $rename;");
+like($stderr, qr/lock timeout/, 'an edit of a custom RFM ruleset waits for a refresh in progress');
+$refresher->query_safe('COMMIT');
+$refresher->quit;
+is(scalar $node->psql('postgres', $rename), 0, 'and goes through once the refresh committed');
+$node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')});
+my ($members, $kpi_members) = split /\|/, $node->safe_psql('postgres', q{
+    WITH s AS (SELECT max(snapshot_id) AS id FROM segkpi.snapshots)
+    SELECT (SELECT count(*) FROM segkpi.customer_segments c, s
+             WHERE c.snapshot_id = s.id AND c.segmentation = 'rfm_mine' AND c.segment = 'Renamed'),
+           (SELECT k.customers FROM segkpi.segment_kpis k, s
+             WHERE k.snapshot_id = s.id AND k.segmentation = 'rfm_mine' AND k.segment = 'Renamed'
+             ORDER BY k.period_start DESC LIMIT 1)});
+cmp_ok($members, '>', 0, 'the next refresh names customers by the edited rules');
+is($kpi_members, $members, 'and its KPI groups alike');
+$node->safe_psql('postgres', q{DELETE FROM segkpi.segmentations WHERE name = 'rfm_mine'});
+
 SKIP:
 {
     skip 'pg_cron (Debian package postgresql-15-cron) is not installed', 2 unless $have_cron;
