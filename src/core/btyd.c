@@ -864,7 +864,7 @@ static sk_status
 cond_mean_at(double k, double s, double a, double bp, double *out)
 {
 	double		c = a + bp - 1.0,
-				g,
+				g = 0.0,
 				rest = 0.0;
 	sk_status	st;
 
