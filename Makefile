@@ -39,7 +39,15 @@ REGRESS   += activity activities kpi_hand kpi_bad_input kpi_demo
 
 OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-DATA = $(sort $(wildcard sql/segkpi--*.sql))
+# The install script of the current version is built from the editable
+# sources in sql/src (one file per concern, concatenated in name order);
+# the version is the control file's default_version, its only home.  The
+# first release's full script and every upgrade script are installed as
+# they are, so any older installation can ALTER EXTENSION ... UPDATE.
+EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+SQL_SRCS    = $(sort $(wildcard sql/src/*.sql))
+DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA        = sql/$(EXTENSION)--0.1.sql $(sort $(wildcard sql/$(EXTENSION)--*--*.sql))
 
 
 # Warnings: PGXS already passes -Wall and friends; we add all of -Wextra.
@@ -62,6 +70,10 @@ all:
 	@echo "which install them" >&2
 	@exit 1
 endif
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SRCS)
+	@{ printf -- '-- segkpi %s install script, built from sql/src by the Makefile: edit those files.\n\n' '$(EXTVERSION)'; \
+	   for f in $(SQL_SRCS); do printf -- '-- ===== %s\n' "$$f"; cat "$$f"; echo; done; } > $@
 
 # PGXS does not track headers; every object depends on all of ours.
 $(OBJS): $(wildcard src/core/*.h src/pg/*.h)

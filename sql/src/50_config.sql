@@ -1,0 +1,218 @@
+------------------------------------------------------------------------
+-- KPI pipeline: configuration
+------------------------------------------------------------------------
+
+-- Bound warehouse tables: one row per source, columns by role.
+CREATE TABLE segkpi.bindings (
+    source     text PRIMARY KEY
+               CHECK (source IN ('orders', 'customers', 'marketing_spend', 'leads', 'feedback')),
+    relation   regclass NOT NULL,
+    columns    jsonb NOT NULL,
+    attributes name[] NOT NULL DEFAULT '{}',
+    bound_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE segkpi.bindings IS 'warehouse tables bound to segkpi, one per source; written by the segkpi.bind_* functions';
+COMMENT ON COLUMN segkpi.bindings.source IS 'orders, customers, marketing_spend, leads or feedback';
+COMMENT ON COLUMN segkpi.bindings.relation IS 'the bound table or view';
+COMMENT ON COLUMN segkpi.bindings.columns IS 'role -> column name, e.g. {"customer": "customer_id", "amount": "total"}';
+COMMENT ON COLUMN segkpi.bindings.attributes IS 'attribute columns (customers, leads) usable by rule segmentations';
+COMMENT ON COLUMN segkpi.bindings.bound_at IS 'when the binding was made';
+
+-- Settings: exactly one row.
+CREATE TABLE segkpi.settings (
+    id                integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    period_grain      text NOT NULL DEFAULT 'month' CHECK (period_grain IN ('month', 'quarter')),
+    clv_horizon_days  integer NOT NULL DEFAULT 365 CHECK (clv_horizon_days > 0),
+    clv_discount_rate numeric NOT NULL DEFAULT 0.10 CHECK (clv_discount_rate > -1),
+    min_segment_size  integer NOT NULL DEFAULT 10 CHECK (min_segment_size >= 0),
+    launch_date       date,
+    predict_clv       boolean NOT NULL DEFAULT false
+);
+INSERT INTO segkpi.settings DEFAULT VALUES;
+COMMENT ON TABLE segkpi.settings IS 'pipeline settings (one row; an INSERT replaces it)';
+
+-- The single settings row exists from CREATE EXTENSION on, and pg_dump
+-- copies it back on restore: an INSERT therefore replaces the row.
+CREATE FUNCTION segkpi.settings_replace() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM segkpi.settings WHERE id = NEW.id) THEN
+        UPDATE segkpi.settings
+           SET period_grain = NEW.period_grain, clv_horizon_days = NEW.clv_horizon_days,
+               clv_discount_rate = NEW.clv_discount_rate, min_segment_size = NEW.min_segment_size,
+               launch_date = NEW.launch_date, predict_clv = NEW.predict_clv
+         WHERE id = NEW.id;
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION segkpi.settings_replace() IS 'makes an INSERT into segkpi.settings replace its single row (restores)';
+CREATE TRIGGER settings_replace BEFORE INSERT ON segkpi.settings
+    FOR EACH ROW EXECUTE FUNCTION segkpi.settings_replace();
+COMMENT ON COLUMN segkpi.settings.id IS 'always 1';
+COMMENT ON COLUMN segkpi.settings.period_grain IS 'KPI period: calendar month or quarter, in the TimeZone of the session that refreshes';
+COMMENT ON COLUMN segkpi.settings.clv_horizon_days IS 'horizon of predicted CLTV, in days';
+COMMENT ON COLUMN segkpi.settings.clv_discount_rate IS 'yearly discount rate of predicted CLTV';
+COMMENT ON COLUMN segkpi.settings.min_segment_size IS 'dashboard views hide segments with fewer customers than this';
+COMMENT ON COLUMN segkpi.settings.launch_date IS 'start of segment-based marketing, for segkpi.before_after';
+COMMENT ON COLUMN segkpi.settings.predict_clv IS 'fit BG/NBD + Gamma-Gamma at each refresh for predicted CLTV and P(alive) (one more pass over the orders)';
+
+-- Segmentations to compute at each refresh.
+CREATE TABLE segkpi.segmentations (
+    name    text PRIMARY KEY CHECK (name <> '' AND name <> '(all)'),
+    method  text NOT NULL CHECK (method IN ('rfm', 'rules', 'kmeans')),
+    params  jsonb NOT NULL DEFAULT '{}',
+    active  boolean NOT NULL DEFAULT true
+);
+COMMENT ON TABLE segkpi.segmentations IS 'segmentations computed by segkpi.refresh';
+COMMENT ON COLUMN segkpi.segmentations.name IS 'name of the segmentation';
+COMMENT ON COLUMN segkpi.segmentations.method IS
+    'rfm (params bins, ruleset), rules (segkpi.segment_rules) or kmeans (params features, k, seed, transform, restarts)';
+COMMENT ON COLUMN segkpi.segmentations.params IS 'method parameters: rfm {"bins": 5, "ruleset": "default"}';
+COMMENT ON COLUMN segkpi.segmentations.active IS 'only active segmentations are refreshed';
+
+-- Ordered rules of rule segmentations: first match wins.
+CREATE TABLE segkpi.segment_rules (
+    segmentation text NOT NULL REFERENCES segkpi.segmentations ON DELETE CASCADE,
+    rule_order   integer NOT NULL,
+    segment      text NOT NULL CHECK (segment <> '' AND segment <> '(all)'),
+    conditions   jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(conditions) = 'object'),
+    PRIMARY KEY (segmentation, rule_order)
+);
+COMMENT ON TABLE segkpi.segment_rules IS 'rules of rule segmentations; a customer (or lead) gets the segment of the first rule whose conditions all hold, else "Other"';
+COMMENT ON COLUMN segkpi.segment_rules.segmentation IS 'the rule segmentation';
+COMMENT ON COLUMN segkpi.segment_rules.rule_order IS 'rules are tried in ascending order';
+COMMENT ON COLUMN segkpi.segment_rules.segment IS 'segment name';
+COMMENT ON COLUMN segkpi.segment_rules.conditions IS '{"attr": ["v1", "v2"]} (value in list) or {"attr": {"min": 50, "max": 999}} (inclusive range); all must hold; {} matches everything';
+
+SELECT pg_catalog.pg_extension_config_dump('segkpi.bindings', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.settings', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segmentations', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_rules', '');
+
+------------------------------------------------------------------------
+-- KPI pipeline: snapshots
+------------------------------------------------------------------------
+
+CREATE TABLE segkpi.snapshots (
+    snapshot_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    as_of       timestamptz NOT NULL,
+    taken_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    timezone    text NOT NULL,
+    period_grain text NOT NULL,
+    customers   bigint NOT NULL,
+    stages      jsonb NOT NULL DEFAULT '{}',
+    segmentations text[] NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE segkpi.snapshots IS 'one row per refresh';
+COMMENT ON COLUMN segkpi.snapshots.snapshot_id IS 'snapshot number, increasing';
+COMMENT ON COLUMN segkpi.snapshots.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.snapshots.taken_at IS 'when the refresh ran';
+COMMENT ON COLUMN segkpi.snapshots.timezone IS 'TimeZone in which periods were cut';
+COMMENT ON COLUMN segkpi.snapshots.period_grain IS 'month or quarter';
+COMMENT ON COLUMN segkpi.snapshots.customers IS 'customers with at least one order row up to as_of';
+COMMENT ON COLUMN segkpi.snapshots.stages IS 'seconds spent per refresh stage';
+COMMENT ON COLUMN segkpi.snapshots.segmentations IS
+    'the segmentations of the snapshot, in the order of customer_features.segments';
+
+CREATE TABLE segkpi.segment_kpis (
+    snapshot_id        bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+    segmentation       text NOT NULL,
+    segment            text NOT NULL,
+    period_start       date NOT NULL,
+    period_end         date NOT NULL,
+    customers          bigint NOT NULL,
+    share              numeric,
+    active_customers   bigint NOT NULL,
+    new_customers      bigint NOT NULL,
+    orders             bigint NOT NULL,
+    revenue            numeric NOT NULL,
+    cost               numeric NOT NULL,
+    aov                numeric,
+    purchase_frequency numeric,
+    retention_rate     numeric,
+    churn_rate         numeric,
+    attributed_spend   numeric,
+    cac                numeric,
+    leads              bigint,
+    converted_leads    bigint,
+    conversion_rate    numeric,
+    cltv_historical    numeric,
+    cltv_formula       numeric,
+    roi                numeric,
+    marketing_roi      numeric,
+    csat               numeric,
+    feedback_answers   bigint NOT NULL,
+    previously_active  bigint,
+    retained           bigint NOT NULL,
+    cltv_predicted     numeric,
+    p_alive            numeric,
+    PRIMARY KEY (snapshot_id, segmentation, segment, period_start)
+);
+COMMENT ON TABLE segkpi.segment_kpis IS 'KPIs per snapshot, segmentation, segment and period; segment "(all)" is the total over all customers';
+COMMENT ON COLUMN segkpi.segment_kpis.snapshot_id IS 'the snapshot';
+COMMENT ON COLUMN segkpi.segment_kpis.segmentation IS 'the segmentation';
+COMMENT ON COLUMN segkpi.segment_kpis.segment IS 'segment name, or "(all)"';
+COMMENT ON COLUMN segkpi.segment_kpis.period_start IS 'first day of the period (inclusive)';
+COMMENT ON COLUMN segkpi.segment_kpis.period_end IS 'first day after the period (exclusive)';
+COMMENT ON COLUMN segkpi.segment_kpis.customers IS 'segment members acquired before period_end';
+COMMENT ON COLUMN segkpi.segment_kpis.share IS 'customers / customers of "(all)" in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.active_customers IS 'members with at least one order (amount > 0) in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.new_customers IS 'members acquired in the period (acquired_at when bound and set, else first order)';
+COMMENT ON COLUMN segkpi.segment_kpis.orders IS 'order rows with amount > 0 in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.revenue IS 'sum of all amounts in the period, refunds included (exact)';
+COMMENT ON COLUMN segkpi.segment_kpis.cost IS 'sum of order cost in the period (0 when no cost column is bound)';
+COMMENT ON COLUMN segkpi.segment_kpis.aov IS 'revenue / orders';
+COMMENT ON COLUMN segkpi.segment_kpis.purchase_frequency IS 'orders / active_customers';
+COMMENT ON COLUMN segkpi.segment_kpis.retention_rate IS 'members active in the previous period and in this one / members active in the previous period';
+COMMENT ON COLUMN segkpi.segment_kpis.churn_rate IS '1 - retention_rate';
+COMMENT ON COLUMN segkpi.segment_kpis.attributed_spend IS 'marketing spend of the period attributed to the segment (see README); NULL when no spend is bound';
+COMMENT ON COLUMN segkpi.segment_kpis.cac IS 'attributed_spend / new_customers';
+COMMENT ON COLUMN segkpi.segment_kpis.leads IS 'leads created in the period (rule segmentations; NULL otherwise)';
+COMMENT ON COLUMN segkpi.segment_kpis.converted_leads IS 'of those leads, the ones ever converted';
+COMMENT ON COLUMN segkpi.segment_kpis.conversion_rate IS 'converted_leads / leads';
+COMMENT ON COLUMN segkpi.segment_kpis.cltv_historical IS 'gross margin (revenue - cost) up to period_end / customers';
+COMMENT ON COLUMN segkpi.segment_kpis.cltv_formula IS 'aov x yearly purchase frequency x 1 / yearly churn x margin ratio';
+COMMENT ON COLUMN segkpi.segment_kpis.roi IS '(revenue - cost - attributed_spend) / (cost + attributed_spend)';
+COMMENT ON COLUMN segkpi.segment_kpis.marketing_roi IS '(revenue - cost - attributed_spend) / attributed_spend';
+COMMENT ON COLUMN segkpi.segment_kpis.csat IS 'mean feedback score of members answered in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.feedback_answers IS 'feedback answers in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.previously_active IS 'members active in the previous period (NULL in the first period)';
+COMMENT ON COLUMN segkpi.segment_kpis.retained IS 'of those, the members active again in this period';
+COMMENT ON COLUMN segkpi.segment_kpis.cltv_predicted IS 'mean predicted CLV of the members (BG/NBD x Gamma-Gamma, discounted) over settings.clv_horizon_days; last period only, when settings.predict_clv';
+COMMENT ON COLUMN segkpi.segment_kpis.p_alive IS 'mean P(alive) of the members at as_of; last period only, when settings.predict_clv';
+
+-- Snapshot history is data the business keeps: dumped as well.
+SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_kpis', '');
+SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots_snapshot_id_seq', '');
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.bindings, segkpi.settings, segkpi.segmentations,
+    segkpi.segment_rules, segkpi.snapshots, segkpi.segment_kpis TO @extowner@;
+GRANT INSERT, UPDATE, DELETE ON segkpi.rfm_rules TO @extowner@;
+
+
+------------------------------------------------------------------------
+-- KPI pipeline: k-means segmentations
+------------------------------------------------------------------------
+
+-- The model of every k-means segmentation in every snapshot.
+CREATE TABLE segkpi.segment_models (
+    snapshot_id  bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+    segmentation text NOT NULL,
+    features     text[] NOT NULL,
+    model        segkpi.kmeans_model NOT NULL,
+    PRIMARY KEY (snapshot_id, segmentation)
+);
+COMMENT ON TABLE segkpi.segment_models IS 'k-means model fitted for a segmentation at a snapshot';
+COMMENT ON COLUMN segkpi.segment_models.snapshot_id IS 'the snapshot';
+COMMENT ON COLUMN segkpi.segment_models.segmentation IS 'the k-means segmentation';
+COMMENT ON COLUMN segkpi.segment_models.features IS 'feature names, in the order of the model''s dimensions';
+COMMENT ON COLUMN segkpi.segment_models.model IS 'the fitted model (segment "Cluster n" is cluster n)';
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_models', '');
+GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.segment_models TO @extowner@;
+
+
