@@ -10,6 +10,10 @@
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.2'" to load this file. \quit
 
+-- Names left unqualified resolve in pg_catalog only, never in schema
+-- segkpi (where another role might have put a better match); added in 0.6.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 ------------------------------------------------------------------------
 -- Activities: one customer's orders by period (type and aggregate)
 ------------------------------------------------------------------------
@@ -263,33 +267,10 @@ BEGIN
     END IF;
 END
 $$;
+-- (0.6: the upgrade of the customer-level table that stood here ran as
+-- superuser on a table another role owns; segkpi.adopt_customer_tables
+-- does it now, as that owner, at the next bind or refresh.)
 
-DO $$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT conrelid::regclass AS rel, conname FROM pg_constraint
-              WHERE contype = 'f' AND confrelid = 'segkpi.snapshots'::regclass
-                AND conrelid IN (to_regclass('segkpi.customer_features'), to_regclass('segkpi.customer_segments'))
-    LOOP
-        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.rel, c.conname);
-    END LOOP;
-END
-$$;
-
--- Customer-level rows of snapshots that no longer exist: left behind when
--- the extension was dropped (the tables live on in the schema) and is now
--- created again.  Refresh would otherwise collide with them.
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['segkpi.customer_features', 'segkpi.customer_segments'] LOOP
-        CONTINUE WHEN to_regclass(t) IS NULL;
-        EXECUTE format('DELETE FROM %s x WHERE NOT EXISTS (SELECT FROM segkpi.snapshots s WHERE s.snapshot_id = x.snapshot_id)', t);
-    END LOOP;
-END
-$$;
 
 CREATE FUNCTION segkpi.snapshots_cascade() RETURNS trigger
     LANGUAGE plpgsql

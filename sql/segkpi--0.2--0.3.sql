@@ -12,6 +12,10 @@
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.3'" to load this file. \quit
 
+-- Names left unqualified resolve in pg_catalog only, never in schema
+-- segkpi (where another role might have put a better match); added in 0.6.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 ------------------------------------------------------------------------
 -- Snapshots name their segmentations; customer rows carry the segments
 ------------------------------------------------------------------------
@@ -108,66 +112,10 @@ BEGIN
     END IF;
 END
 $$;
+-- (0.6: the upgrade of the customer-level table that stood here ran as
+-- superuser on a table another role owns; segkpi.adopt_customer_tables
+-- does it now, as that owner, at the next bind or refresh.)
 
--- Existing customer_segments rows move into customer_features.segments:
--- the snapshot's segmentations in name order (the order refresh uses), in
--- one UPDATE (each row is rewritten once).
-DO $$
-DECLARE
-    key_t regtype;
-    owner_r regrole;
-    acl aclitem[];
-    v text;
-    g record;
-BEGIN
-    SELECT a.atttypid::regtype, c.relowner::regrole INTO key_t, owner_r
-      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-     WHERE a.attrelid = to_regclass('segkpi.customer_features') AND a.attname = 'customer_id';
-    IF key_t IS NULL THEN
-        RETURN;
-    END IF;
-    ALTER TABLE segkpi.customer_features ADD COLUMN IF NOT EXISTS segments text[];
-    COMMENT ON TABLE segkpi.customer_features IS 'per-customer features and segments of each snapshot (customer-level: not for PUBLIC)';
-    COMMENT ON COLUMN segkpi.customer_features.segments IS 'the customer''s segment in each of snapshots.segmentations, in that order';
-    IF EXISTS (SELECT FROM pg_class WHERE oid = to_regclass('segkpi.customer_segments') AND relkind = 'r') THEN
-        SELECT relacl INTO acl FROM pg_class WHERE oid = 'segkpi.customer_segments'::regclass;
-        UPDATE segkpi.snapshots sn
-           SET segmentations = ARRAY(SELECT DISTINCT cs.segmentation FROM segkpi.customer_segments cs
-                                      WHERE cs.snapshot_id = sn.snapshot_id ORDER BY 1);
-        UPDATE segkpi.customer_features f SET segments = x.segs
-          FROM (SELECT f2.snapshot_id, f2.customer_id, array_agg(cs.segment ORDER BY u.ord) AS segs
-                  FROM segkpi.snapshots sn
-                  JOIN segkpi.customer_features f2 ON f2.snapshot_id = sn.snapshot_id
-                 CROSS JOIN LATERAL unnest(sn.segmentations) WITH ORDINALITY AS u(segmentation, ord)
-                  LEFT JOIN segkpi.customer_segments cs
-                    ON cs.snapshot_id = f2.snapshot_id AND cs.segmentation = u.segmentation
-                   AND cs.customer_id = f2.customer_id
-                 GROUP BY 1, 2) x
-         WHERE f.snapshot_id = x.snapshot_id AND f.customer_id = x.customer_id;
-        DROP TABLE segkpi.customer_segments;
-    END IF;
-    PERFORM segkpi.ensure_customer_tables(key_t);
-    -- Views made by this script would belong to the extension (pg_dump would
-    -- skip them) and to the superuser running it; bind_orders makes them
-    -- outside the extension, owned by whoever binds.  Those made here are
-    -- handed over the same way: to the owner of customer_features, with the
-    -- grants the customer_segments table had.
-    FOREACH v IN ARRAY ARRAY['customer_segments', 'segment_migration', 'rfm_grid'] LOOP
-        IF EXISTS (SELECT FROM pg_depend d
-                    WHERE d.classid = 'pg_class'::regclass AND d.objid = ('segkpi.' || v)::regclass
-                      AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') THEN
-            EXECUTE format('ALTER EXTENSION segkpi DROP VIEW segkpi.%I', v);
-            EXECUTE format('ALTER VIEW segkpi.%I OWNER TO %s', v, owner_r);
-        END IF;
-    END LOOP;
-    FOR g IN SELECT e.grantee, e.privilege_type, e.is_grantable FROM aclexplode(acl) e
-              WHERE e.grantee <> owner_r LOOP
-        EXECUTE format('GRANT %s ON segkpi.customer_segments TO %s%s', g.privilege_type,
-                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
-                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-    END LOOP;
-END
-$$;
 
 ------------------------------------------------------------------------
 -- Cascade, erasure and the working tables

@@ -10,6 +10,10 @@
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.4'" to load this file. \quit
 
+-- Names left unqualified resolve in pg_catalog only, never in schema
+-- segkpi (where another role might have put a better match); added in 0.6.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION segkpi.rfm_scores(key_type anyelement, orders regclass, customer name,
                                   ordered_at name, amount name, as_of timestamptz,
                                   bins integer DEFAULT 5, ruleset text DEFAULT 'default')

@@ -27,6 +27,10 @@
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.5'" to load this file. \quit
 
+-- Names left unqualified resolve in pg_catalog only, never in schema
+-- segkpi (where another role might have put a better match); added in 0.6.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 ------------------------------------------------------------------------
 -- RFM: cut points and scoring against them
 ------------------------------------------------------------------------

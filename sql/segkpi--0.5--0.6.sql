@@ -2,7 +2,823 @@
  * segkpi 0.5 -> 0.6 - upgrade script.
  *
  * From 0.6 on, the install script is built from the files of sql/src and an
- * upgrade script holds only what changed.
+ * upgrade script holds only what changed; test/t/015_install_upgrade.pl
+ * checks that the two give the same catalog.
+ *
+ * 0.6 closes the ways a role without superuser could run code as the
+ * superuser that executes CREATE/ALTER EXTENSION: the scripts no longer
+ * touch the customer-level table (its owner's functions adopt an older
+ * one), names resolve in pg_catalog only, and a superuser never writes a
+ * customer-level table someone else owns.  Refresh and erasure serialise
+ * on a lock of segkpi.snapshots instead of an advisory lock anyone could
+ * hold; refresh also locks the rule segmentations' rules it reads.  The
+ * views that hide small segments are security barriers.  The owner may
+ * dump and restore the snapshot sequence and truncate the history.
  */
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.6'" to load this file. \quit
+
+-- names left unqualified resolve in pg_catalog only (see the install script)
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+------------------------------------------------------------------------
+-- Customer-level table: written only by its owner, adopted by it
+------------------------------------------------------------------------
+
+CREATE FUNCTION segkpi.check_writer(rel regclass)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    owner_oid oid;
+BEGIN
+    SELECT c.relowner INTO owner_oid FROM pg_class c WHERE c.oid = rel;
+    IF owner_oid IS NOT NULL
+       AND (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = current_user::regrole)
+       AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = owner_oid) THEN
+        RAISE EXCEPTION 'a superuser may not write %, which belongs to role %', rel, owner_oid::regrole
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Triggers, rules or defaults its owner adds would run with superuser rights.',
+                  HINT = format('Run this as %s (SET ROLE %s), or make a superuser own the table.',
+                                owner_oid::regrole, owner_oid::regrole);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segkpi.check_writer(regclass) IS
+    'raises 42501 when a superuser would write a customer-level table that a role without superuser owns';
+
+CREATE FUNCTION segkpi.lock_snapshots()
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    BEGIN
+        LOCK TABLE segkpi.snapshots IN SHARE ROW EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE NOTICE 'another segkpi.refresh is running; waiting for it to finish'
+            USING DETAIL = 'A refresh, an erasure or a change of segkpi.snapshots holds its lock.';
+        LOCK TABLE segkpi.snapshots IN SHARE ROW EXCLUSIVE MODE;
+    END;
+END
+$$;
+COMMENT ON FUNCTION segkpi.lock_snapshots() IS
+    'waits for (and then blocks) any refresh, erasure or change of segkpi.snapshots until the transaction ends';
+
+CREATE FUNCTION segkpi.adopt_customer_tables()
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    c record;
+    acl aclitem[];
+    orphans boolean;
+BEGIN
+    FOR c IN SELECT k.conrelid::regclass AS rel, k.conname FROM pg_constraint k
+              WHERE k.contype = 'f' AND k.confrelid = 'segkpi.snapshots'::regclass
+                AND k.conrelid IN (to_regclass('segkpi.customer_features'), to_regclass('segkpi.customer_segments'))
+    LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.rel, c.conname);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = 'segkpi.customer_features'::regclass
+                      AND a.attname = 'segments' AND NOT a.attisdropped) THEN
+        ALTER TABLE segkpi.customer_features ADD COLUMN segments text[];
+    END IF;
+    IF EXISTS (SELECT FROM pg_class WHERE oid = to_regclass('segkpi.customer_segments') AND relkind = 'r') THEN
+        PERFORM segkpi.check_writer('segkpi.customer_segments');
+        SELECT relacl INTO acl FROM pg_class WHERE oid = 'segkpi.customer_segments'::regclass;
+        -- the snapshot's segmentations in name order, the order refresh uses
+        UPDATE segkpi.snapshots sn
+           SET segmentations = ARRAY(SELECT DISTINCT cs.segmentation FROM segkpi.customer_segments cs
+                                      WHERE cs.snapshot_id = sn.snapshot_id ORDER BY 1)
+         WHERE EXISTS (SELECT FROM segkpi.customer_segments cs WHERE cs.snapshot_id = sn.snapshot_id);
+        UPDATE segkpi.customer_features f SET segments = x.segs
+          FROM (SELECT f2.snapshot_id, f2.customer_id, array_agg(cs.segment ORDER BY u.ord) AS segs
+                  FROM segkpi.snapshots sn
+                  JOIN segkpi.customer_features f2 ON f2.snapshot_id = sn.snapshot_id
+                 CROSS JOIN LATERAL unnest(sn.segmentations) WITH ORDINALITY AS u(segmentation, ord)
+                  LEFT JOIN segkpi.customer_segments cs
+                    ON cs.snapshot_id = f2.snapshot_id AND cs.segmentation = u.segmentation
+                   AND cs.customer_id = f2.customer_id
+                 GROUP BY 1, 2) x
+         WHERE f.snapshot_id = x.snapshot_id AND f.customer_id = x.customer_id;
+        DROP VIEW IF EXISTS segkpi.segment_migration, segkpi.rfm_grid;
+        DROP TABLE segkpi.customer_segments;
+        PERFORM segkpi.ensure_customer_tables(
+            (SELECT a.atttypid::regtype FROM pg_attribute a
+              WHERE a.attrelid = 'segkpi.customer_features'::regclass AND a.attname = 'customer_id'));
+        FOR c IN SELECT e.grantee, e.privilege_type, e.is_grantable FROM aclexplode(acl) e
+                  WHERE e.grantee <> (SELECT relowner FROM pg_class WHERE oid = 'segkpi.customer_features'::regclass)
+        LOOP
+            EXECUTE format('GRANT %s ON segkpi.customer_segments TO %s%s', c.privilege_type,
+                           CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(c.grantee::regrole::text) END,
+                           CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+    END IF;
+    -- distinct snapshot numbers of the table, one index probe each
+    WITH RECURSIVE ids(id) AS (
+        SELECT min(snapshot_id) FROM segkpi.customer_features
+        UNION ALL
+        SELECT (SELECT min(f.snapshot_id) FROM segkpi.customer_features f WHERE f.snapshot_id > ids.id)
+          FROM ids WHERE ids.id IS NOT NULL
+    )
+    SELECT EXISTS (SELECT FROM ids WHERE ids.id IS NOT NULL
+                      AND NOT EXISTS (SELECT FROM segkpi.snapshots s WHERE s.snapshot_id = ids.id))
+      INTO orphans;
+    IF orphans THEN
+        DELETE FROM segkpi.customer_features f
+         WHERE NOT EXISTS (SELECT FROM segkpi.snapshots s WHERE s.snapshot_id = f.snapshot_id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segkpi.adopt_customer_tables() IS
+    'brings a customer-level table of an older version or a dropped installation to the current shape, as its owner';
+
+CREATE OR REPLACE FUNCTION segkpi.ensure_customer_tables(key_type regtype)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    cur regtype;
+    v text;
+BEGIN
+    IF to_regclass('segkpi.customer_features') IS NOT NULL THEN
+        PERFORM segkpi.check_writer('segkpi.customer_features');
+        PERFORM segkpi.adopt_customer_tables();
+    END IF;
+    SELECT a.atttypid::regtype INTO cur FROM pg_attribute a
+     WHERE a.attrelid = to_regclass('segkpi.customer_features') AND a.attname = 'customer_id';
+    IF cur IS DISTINCT FROM key_type THEN
+        IF cur IS NOT NULL THEN
+            IF EXISTS (SELECT FROM segkpi.snapshots) THEN
+                RAISE EXCEPTION 'the customer key type changes from % to %, but snapshots exist', cur, key_type
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
+            END IF;
+            -- segment_migration reads the tables through a function: no dependency
+            DROP VIEW IF EXISTS segkpi.segment_migration, segkpi.customer_segments, segkpi.rfm_grid;
+            DROP TABLE segkpi.customer_features;
+        END IF;
+        EXECUTE format($ddl$
+        CREATE TABLE segkpi.customer_features (
+            snapshot_id    bigint NOT NULL,
+            customer_id    %1$s NOT NULL,
+            acquired_at    timestamptz,
+            first_order_at timestamptz,
+            last_order_at  timestamptz,
+            orders         bigint NOT NULL,
+            refunds        bigint NOT NULL,
+            monetary       numeric NOT NULL,
+            cost           numeric NOT NULL,
+            recency_days   float8,
+            r integer, f integer, m integer,
+            p_alive        float8,
+            clv_predicted  float8,
+            segments       text[],
+            PRIMARY KEY (snapshot_id, customer_id));
+        REVOKE ALL ON segkpi.customer_features FROM PUBLIC;
+        COMMENT ON TABLE segkpi.customer_features IS 'per-customer features and segments of each snapshot (customer-level: not for PUBLIC)';
+        COMMENT ON COLUMN segkpi.customer_features.segments IS 'the customer''s segment in each of snapshots.segmentations, in that order';
+        $ddl$, key_type);
+    END IF;
+    -- The views go with the extension (they use its objects) while the
+    -- table stays in the schema: after DROP EXTENSION ... CASCADE and a new
+    -- CREATE EXTENSION the table is still there and the views are not.
+    IF to_regclass('segkpi.customer_segments') IS NULL THEN
+        CREATE VIEW segkpi.customer_segments AS
+        SELECT f.snapshot_id, s.segmentation, f.customer_id, f.segments[s.ord] AS segment
+          FROM segkpi.customer_features f
+          JOIN segkpi.snapshots sn ON sn.snapshot_id = f.snapshot_id
+         CROSS JOIN LATERAL unnest(sn.segmentations) WITH ORDINALITY AS s(segmentation, ord)
+         WHERE f.segments[s.ord] IS NOT NULL;
+        REVOKE ALL ON segkpi.customer_segments FROM PUBLIC;
+        COMMENT ON VIEW segkpi.customer_segments IS 'segment of every customer in each snapshot and segmentation (customer-level: not for PUBLIC)';
+        COMMENT ON COLUMN segkpi.customer_segments.snapshot_id IS 'the snapshot';
+        COMMENT ON COLUMN segkpi.customer_segments.segmentation IS 'the segmentation';
+        COMMENT ON COLUMN segkpi.customer_segments.customer_id IS 'the customer key, in the warehouse''s type';
+        COMMENT ON COLUMN segkpi.customer_segments.segment IS 'the customer''s segment';
+    END IF;
+    IF to_regclass('segkpi.segment_migration') IS NULL THEN
+        CREATE VIEW segkpi.segment_migration WITH (security_barrier = true) AS
+        SELECT m.* FROM (SELECT max(snapshot_id) FILTER (WHERE rn = 2) AS f,
+                                max(snapshot_id) FILTER (WHERE rn = 1) AS t
+                           FROM (SELECT snapshot_id, row_number() OVER (ORDER BY snapshot_id DESC) AS rn
+                                   FROM segkpi.snapshots) s) x,
+               LATERAL segkpi.migration(x.f, x.t) m;
+        COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous to the latest snapshot (cells below settings.min_segment_size hidden)';
+        COMMENT ON COLUMN segkpi.segment_migration.segmentation IS 'the segmentation';
+        COMMENT ON COLUMN segkpi.segment_migration.from_segment IS 'segment in the previous snapshot, (none) when absent';
+        COMMENT ON COLUMN segkpi.segment_migration.to_segment IS 'segment in the latest snapshot, (none) when absent';
+        COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move';
+    END IF;
+    IF to_regclass('segkpi.rfm_grid') IS NULL THEN
+        CREATE VIEW segkpi.rfm_grid WITH (security_barrier = true) AS
+        SELECT f.r, f.f, count(*) AS customers, round(avg(f.monetary), 2) AS mean_monetary
+          FROM segkpi.customer_features f
+         WHERE f.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots) AND f.r IS NOT NULL
+         GROUP BY f.r, f.f
+        HAVING count(*) >= (SELECT min_segment_size FROM segkpi.settings);
+        COMMENT ON VIEW segkpi.rfm_grid IS 'R x F grid of the latest snapshot (five bins): customers and mean monetary (cells below settings.min_segment_size hidden)';
+        COMMENT ON COLUMN segkpi.rfm_grid.r IS 'recency score';
+        COMMENT ON COLUMN segkpi.rfm_grid.f IS 'frequency score';
+        COMMENT ON COLUMN segkpi.rfm_grid.customers IS 'customers in the cell';
+        COMMENT ON COLUMN segkpi.rfm_grid.mean_monetary IS 'mean monetary total of the cell';
+    END IF;
+    -- views made before 0.6 filter small cells without being barriers
+    FOREACH v IN ARRAY ARRAY['segkpi.segment_migration', 'segkpi.rfm_grid'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = v::regclass
+                          AND 'security_barrier=true' = ANY (coalesce(c.reloptions, '{}'))) THEN
+            EXECUTE format('ALTER VIEW %s SET (security_barrier = true)', v);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segkpi.ensure_customer_tables(regtype) IS
+    'creates the customer-level snapshot table (and its views) with the customer key type of the orders binding, or adopts an older one';
+
+CREATE OR REPLACE FUNCTION segkpi.snapshots_cascade() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF to_regclass('segkpi.customer_features') IS NOT NULL THEN
+        PERFORM segkpi.check_writer('segkpi.customer_features');
+        IF TG_OP = 'TRUNCATE' THEN
+            TRUNCATE segkpi.customer_features;
+        ELSE
+            DELETE FROM segkpi.customer_features WHERE snapshot_id IN (SELECT snapshot_id FROM gone);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segkpi.snapshots_cascade() IS
+    'deleting or truncating snapshots removes their customer-level rows (the cascade a foreign key would do)';
+
+CREATE OR REPLACE FUNCTION segkpi.erase_customer(customer anyelement)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    key_t regtype;
+    n bigint;
+    small bigint;
+    kpi_rows bigint;
+    model_rows bigint;
+BEGIN
+    PERFORM segkpi.lock_snapshots();
+    SELECT a.atttypid::regtype INTO key_t FROM pg_attribute a
+     WHERE a.attrelid = to_regclass('segkpi.customer_features') AND a.attname = 'customer_id';
+    IF key_t IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF pg_typeof(customer) <> key_t THEN
+        RAISE EXCEPTION 'customer has type %, but the customer key of segkpi.customer_features is %',
+                        pg_typeof(customer), key_t
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    PERFORM segkpi.check_writer('segkpi.customer_features');
+    SELECT greatest(s.min_segment_size, 2) INTO small FROM segkpi.settings s;
+    CREATE TEMP TABLE segkpi_erased ON COMMIT DROP AS
+    SELECT f.snapshot_id, u.segmentation, u.segment
+      FROM segkpi.customer_features f
+      JOIN segkpi.snapshots sn ON sn.snapshot_id = f.snapshot_id
+     CROSS JOIN LATERAL unnest(sn.segmentations, f.segments) AS u(segmentation, segment)
+     WHERE f.customer_id = customer AND u.segment IS NOT NULL;
+    -- rows of customer_features plus the customer_segments rows they held
+    EXECUTE 'WITH gone AS (DELETE FROM segkpi.customer_features WHERE customer_id = $1 RETURNING segments)
+             SELECT count(*) + coalesce(sum(cardinality(array_remove(segments, NULL))), 0) FROM gone'
+       INTO n USING customer;
+    DELETE FROM segkpi.segment_kpis k
+     USING (SELECT e.snapshot_id, e.segmentation, e.segment
+              FROM segkpi_erased e JOIN segkpi.segment_kpis k2 USING (snapshot_id, segmentation, segment)
+             GROUP BY 1, 2, 3 HAVING max(k2.customers) < small) s
+     WHERE k.snapshot_id = s.snapshot_id AND k.segmentation = s.segmentation AND k.segment = s.segment;
+    GET DIAGNOSTICS kpi_rows = ROW_COUNT;
+    DELETE FROM segkpi.segment_models m
+     USING segkpi_erased e
+     WHERE m.snapshot_id = e.snapshot_id AND m.segmentation = e.segmentation
+       AND EXISTS (SELECT FROM segkpi.kmeans_centroids(m.model) c
+                    WHERE 'Cluster ' || c.cluster = e.segment AND c.size < small);
+    GET DIAGNOSTICS model_rows = ROW_COUNT;
+    DROP TABLE segkpi_erased;
+    IF kpi_rows > 0 OR model_rows > 0 THEN
+        RAISE NOTICE 'erase_customer: also removed % KPI rows and % k-means models of segments with fewer than % customers',
+                     kpi_rows, model_rows, small;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION segkpi.erase_customer(anyelement) IS
+    'right to erasure: deletes a customer from every customer-level row segkpi keeps, and the KPI rows and k-means models of segments too small to hide them; returns the customer-level rows deleted (larger aggregates are not recomputed)';
+
+------------------------------------------------------------------------
+-- Refresh: the snapshot lock, rules locked, adoption first
+------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.now(), progress boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+    -- JIT may still compile expressions and deform tuples, but LLVM's
+    -- inlining and optimisation, which the planner's costs for a million
+    -- rows always trigger, compiled for seconds per statement here.
+    SET jit_inline_above_cost = -1
+    SET jit_optimize_above_cost = -1
+    -- Times go into the statements as literals (as_of, cut points): in
+    -- ISO style they carry numeric UTC offsets and read back exactly,
+    -- whatever the session's DateStyle and time zone abbreviations.
+    SET DateStyle = 'ISO, MDY'
+AS $$
+DECLARE
+    bo segkpi.bindings := segkpi.checked_binding('orders');
+    bc segkpi.bindings := segkpi.checked_binding('customers');
+    bs segkpi.bindings := segkpi.checked_binding('marketing_spend');
+    bl segkpi.bindings := segkpi.checked_binding('leads');
+    bf segkpi.bindings := segkpi.checked_binding('feedback');
+    cfg segkpi.settings;
+    grain text;
+    step interval;
+    step_months integer;
+    sid bigint;
+    segs segkpi.segmentations[];
+    seg segkpi.segmentations;
+    seg_names text[];
+    i integer;
+    ncust bigint;
+    t_stage timestamptz := clock_timestamp();
+    stage_times jsonb := '{}';
+    kf record;
+    cust_cols text := '';       -- per segmentation: rule segment or k-means features
+    rfm_bins integer[] := '{}'; -- per segmentation: bins of an RFM one with its own cuts
+    cuts segkpi.rfm_cuts;
+    all_cuts segkpi.rfm_cuts[];    -- bins 5 first, then each rfm_bins[i] in order
+    models segkpi.kmeans_model[];  -- NULL first, then each k-means fit in order
+    ncut integer;
+    nfit integer;
+    fit_sql text;
+    pred_join text := '';
+    seg_exprs text[] := '{}';   -- per segmentation: its segment, from a row x of seg_rows
+    seg_array text;             -- all of them, as a text[]
+    seg_rows text;              -- segkpi_cust with each customer's RFM scores s
+    seg_sets text := '';
+    seg_which text := 'CASE';
+    seg_value text := 'CASE';
+    bins integer;
+    ruleset text;
+    model segkpi.kmeans_model;
+    lead_attrs name[];
+    lead_cases text[] := '{}';
+    lead_rules text[] := '{}';
+    lead_src text;
+    lead_keys text;
+    lead_nkeys integer;
+    lead_period text;
+    lead_n text;
+    lead_conv text;
+    saved_indexscan text;
+    saved_sort text;
+    saved_leader text;
+    saved_nestloop text;
+    saved_psetup text;
+    saved_ptuple text;
+BEGIN
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF bo IS NULL THEN
+        RAISE EXCEPTION 'orders are not bound' USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Call segkpi.bind_orders(table, customer, ordered_at, amount) first.';
+    END IF;
+    -- one refresh (or erasure) at a time, on a lock only roles that may
+    -- change segkpi.snapshots can take
+    PERFORM segkpi.lock_snapshots();
+    -- the customer-level table as this version writes it, written by its owner
+    PERFORM segkpi.ensure_customer_tables((bo.columns ->> '_key_type')::regtype);
+    SELECT * INTO cfg FROM segkpi.settings;
+    grain := cfg.period_grain;
+    step := CASE grain WHEN 'month' THEN interval '1 month' ELSE interval '3 months' END;
+    step_months := CASE grain WHEN 'month' THEN 1 ELSE 3 END;
+    segs := ARRAY(SELECT s FROM segkpi.segmentations s WHERE s.active ORDER BY s.name);
+    seg_names := ARRAY(SELECT (s).name FROM unnest(segs) s);
+    -- The segments stage and the cohorts each work the RFM segments out,
+    -- reading the ruleset's rules in two statements: edits of a custom
+    -- ruleset wait until this refresh commits, so both read the same rules
+    -- ("default" cannot change).
+    IF EXISTS (SELECT FROM unnest(segs) s
+                WHERE s.method NOT IN ('rules', 'kmeans')
+                  AND coalesce(s.params ->> 'ruleset', 'default') <> 'default') THEN
+        LOCK TABLE segkpi.rfm_rules IN SHARE MODE;
+    END IF;
+    -- Rule segments are read once into a CASE here, and their attributes
+    -- again for the leads: edits of the rules wait until this refresh
+    -- commits, so both see the same rules.
+    IF EXISTS (SELECT FROM unnest(segs) s WHERE s.method = 'rules') THEN
+        LOCK TABLE segkpi.segment_rules IN SHARE MODE;
+    END IF;
+
+    -- What each segmentation needs from the per-customer pass, checked
+    -- before the long stages run: rule segments read the bound customers'
+    -- attributes, k-means features may too.
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        seg := segs[i];
+        seg_sets := seg_sets || format('(a.segments[%s], @), ', i);
+        seg_which := seg_which || format(' WHEN GROUPING(a.segments[%s]) = 0 THEN %L', i, seg.name);
+        seg_value := seg_value || format(' WHEN GROUPING(a.segments[%1$s]) = 0 THEN a.segments[%1$s]', i);
+        IF seg.method = 'rules' THEN
+            IF bc IS NULL THEN
+                RAISE EXCEPTION 'rule segmentation "%" needs bound customers', seg.name
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Call segkpi.bind_customers(..., attributes => ...) first.';
+            END IF;
+            cust_cols := cust_cols || format(', %s AS seg_%s', segkpi.rule_case(seg.name, 'c', bc.attributes), i);
+            seg_exprs := seg_exprs || format('x.seg_%s', i);
+            IF bl IS NOT NULL THEN
+                lead_rules := lead_rules || seg.name;
+                lead_cases := lead_cases || segkpi.rule_case(seg.name, 'l', bl.attributes);
+            END IF;
+        ELSIF seg.method = 'kmeans' THEN
+            kf := segkpi.kmeans_feature_sql(seg, bc, as_of);
+            cust_cols := cust_cols || format(', %s AS kf_%s', kf.feature_sql, i);
+            -- the model is filled in once it is fitted
+            -- written once the model is fitted (stage 3)
+            seg_exprs := seg_exprs || NULL::text;
+        ELSE
+            bins := coalesce((seg.params ->> 'bins')::int, 5);
+            ruleset := coalesce(seg.params ->> 'ruleset', 'default');
+            IF bins = 5 THEN
+                -- the scores customer_features keeps, named by this ruleset
+                seg_exprs := seg_exprs || CASE WHEN ruleset = 'default' THEN 'coalesce((x.s).segment, ''(unnamed)'')'
+                    ELSE format('coalesce(segkpi.rfm_segment((x.s).r, (x.s).f, (x.s).m, %L), ''(unnamed)'')', ruleset) END;
+            ELSE
+                -- written once its cuts are computed (stage 3)
+                rfm_bins[i] := bins;
+                seg_exprs := seg_exprs || NULL::text;
+            END IF;
+        END IF;
+    END LOOP;
+
+    -- Grouping sets per segment of each segmentation plus one over all
+    -- customers (segmentation NULL, segment "(all)"); @ stands for the
+    -- other keys.  GROUPING() tells the sets apart.
+    seg_sets := seg_sets || '(@)';
+    seg_which := CASE WHEN seg_which = 'CASE' THEN 'NULL::text' ELSE seg_which || ' END' END;
+    seg_value := CASE WHEN seg_value = 'CASE' THEN '''(all)''' ELSE seg_value || ' ELSE ''(all)'' END' END;
+
+    -- the temporary tables of an earlier refresh in this transaction go
+    PERFORM segkpi.drop_temp_tables();
+
+    -- stage 1b (optional; it reads the orders itself, so it comes before
+    -- the pass below): per-customer BG/NBD summaries, fits, predictions
+    IF cfg.predict_clv THEN
+        PERFORM segkpi.predict_clv(bo, as_of, cfg);
+        stage_times := stage_times || jsonb_build_object('predict_clv', extract(epoch FROM clock_timestamp() - t_stage));
+        IF progress THEN RAISE NOTICE 'refresh: predicted CLV in % s', stage_times -> 'predict_clv'; END IF;
+        t_stage := clock_timestamp();
+    END IF;
+
+    -- stages 1 and 2 in one statement: one activity per customer (its
+    -- orders by period), the one pass over the orders, and the customers
+    -- with their totals and acquisition and what every segmentation reads
+    -- of them (rule segments, k-means features).  segkpi.activities
+    -- groups the orders in memory and gives the activities activity_agg
+    -- gives grouped by customer, in about a third of the time; its rows go
+    -- straight into the customers' table (written once: through a table
+    -- of their own, a million activities cost ~4 s more).  When the
+    -- customers do not fit work_mem x hash_mem_multiplier it runs that
+    -- GROUP BY itself, and the settings below steer its plan: a hash
+    -- aggregate reads the table once in order, where an index walk (which
+    -- the planner may prefer when the groups look too many for work_mem)
+    -- reads it at random; in a parallel plan the leader only gathers and
+    -- combines, instead of adding a third partial state for most
+    -- customers.  The summary is called in the select list (OFFSET 0
+    -- keeps it to one call per row): as a LATERAL function scan it cost
+    -- three times as much.  A nested loop would look each customer up in
+    -- the customers' index: the planner guesses a thousand activities.
+    saved_indexscan := current_setting('enable_indexscan');
+    saved_sort := current_setting('enable_sort');
+    saved_leader := current_setting('parallel_leader_participation');
+    saved_nestloop := current_setting('enable_nestloop');
+    PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_sort', 'off', true),
+            set_config('parallel_leader_participation', 'off', true), set_config('enable_nestloop', 'off', true);
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_cust ON COMMIT DROP AS
+        SELECT t.customer_id, t.first_row_at, t.first_order_at, t.last_order_at, t.orders, t.refunds,
+               t.revenue AS monetary, t.cost, a.acquired_at,
+               date_trunc(%2$L, a.acquired_at)::date AS acq_period, %3$s AS channel, t.act %5$s
+          FROM (SELECT r.customer_id, r.act, (r.s).first_row_at, (r.s).first_order_at, (r.s).last_order_at,
+                       (r.s).orders, (r.s).refunds, (r.s).revenue, (r.s).cost
+                  FROM (SELECT k.customer_id, k.act, segkpi.activity_summary(k.act) AS s
+                          FROM (SELECT (x).customer AS customer_id, (x).activity AS act
+                                  FROM (SELECT segkpi.activities(NULL::%6$s, %7$s::oid::regclass, %8$L, %9$L,
+                                                                 %10$L, %11$L, %2$L, %12$L) AS x) y
+                                 WHERE (x).activity IS NOT NULL) k
+                        OFFSET 0) r) t
+          %4$s
+         CROSS JOIN LATERAL (SELECT coalesce(%1$s, t.first_order_at, t.first_row_at) AS acquired_at) a$q$,
+        CASE WHEN bc.columns ? 'acquired_at' THEN format('c.%I::timestamptz', bc.columns ->> 'acquired_at') ELSE 'NULL::timestamptz' END,
+        grain,
+        CASE WHEN bc.columns ? 'channel' THEN format('c.%I::text', bc.columns ->> 'channel') ELSE 'NULL::text' END,
+        CASE WHEN bc IS NULL THEN ''
+             ELSE format('LEFT JOIN %s c ON c.%I = t.customer_id', bc.relation, bc.columns ->> 'customer') END,
+        cust_cols,
+        (SELECT a.atttypid::regtype FROM pg_attribute a
+          WHERE a.attrelid = bo.relation AND a.attname = bo.columns ->> 'customer'),
+        bo.relation::oid, bo.columns ->> 'customer', bo.columns ->> 'ordered_at',
+        bo.columns ->> 'amount', bo.columns ->> 'cost', as_of);
+    GET DIAGNOSTICS ncust = ROW_COUNT;
+    PERFORM set_config('enable_indexscan', saved_indexscan, true), set_config('enable_sort', saved_sort, true),
+            set_config('parallel_leader_participation', saved_leader, true),
+            set_config('enable_nestloop', saved_nestloop, true);
+    -- NaN or infinite amounts and times were rejected by activities (22000, 22008)
+    stage_times := stage_times || jsonb_build_object('orders', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN
+        RAISE NOTICE 'refresh: orders by customer and period, % customers, in % s', ncust, stage_times -> 'orders';
+    END IF;
+    t_stage := clock_timestamp();
+
+    -- without statistics the planner guesses thousands of (segment,
+    -- acquisition period, channel) groups and sorts a million rows
+    ANALYZE segkpi_cust (customer_id, acq_period, channel);
+    INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers, segmentations)
+    VALUES (as_of, current_setting('TimeZone'), grain, ncust, seg_names)
+    RETURNING snapshot_id INTO sid;
+    stage_times := stage_times || jsonb_build_object('customers', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: customer statistics in % s', stage_times -> 'customers'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 3: one pass over the customers for every k-means fit and
+    -- every set of RFM cut points (the scores of rfm_score without a
+    -- window); assignments and scores follow in stage 4
+    fit_sql := format('SELECT ARRAY[segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
+                                                        monetary)::segkpi.rfm_stats, %L)', as_of);
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        CONTINUE WHEN rfm_bins[i] IS NULL;
+        fit_sql := fit_sql || format(', segkpi.rfm_cuts(ROW(first_order_at, last_order_at, orders, refunds,
+                                                            monetary)::segkpi.rfm_stats, %L, %s)', as_of, rfm_bins[i]);
+    END LOOP;
+    fit_sql := fit_sql || ']::segkpi.rfm_cuts[], ARRAY[NULL';
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        seg := segs[i];
+        CONTINUE WHEN seg.method <> 'kmeans' OR ncust = 0;
+        fit_sql := fit_sql || format(', segkpi.kmeans(kf_%1$s, %2$s, %3$s, %4$L::segkpi.kmeans_transform, %5$s)
+                                         FILTER (WHERE array_position(kf_%1$s, NULL) IS NULL)',
+                                     i, coalesce((seg.params ->> 'k')::int, 4),
+                                     coalesce((seg.params ->> 'seed')::bigint, 0),
+                                     coalesce(seg.params ->> 'transform', 'log_zscore')::segkpi.kmeans_transform,
+                                     coalesce((seg.params ->> 'restarts')::int, 3));
+    END LOOP;
+    EXECUTE fit_sql || ']::segkpi.kmeans_model[] FROM segkpi_cust' INTO all_cuts, models;
+    cuts := all_cuts[1];
+    ncut := 1;
+    nfit := 1;
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        seg := segs[i];
+        IF rfm_bins[i] IS NOT NULL THEN
+            ncut := ncut + 1;
+            seg_exprs[i] := format(
+                'coalesce((segkpi.rfm_apply(ROW(x.first_order_at, x.last_order_at, x.orders, x.refunds, x.monetary)::segkpi.rfm_stats,
+                                            %L::segkpi.rfm_cuts, %L)).segment, ''(unnamed)'')',
+                all_cuts[ncut], coalesce(seg.params ->> 'ruleset', 'default'));
+        ELSIF seg.method = 'kmeans' THEN
+            model := NULL;
+            IF ncust > 0 THEN
+                nfit := nfit + 1;
+                model := models[nfit];
+                INSERT INTO segkpi.segment_models
+                VALUES (sid, seg.name,
+                        ARRAY(SELECT jsonb_array_elements_text(
+                                  coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]'))),
+                        model);
+            END IF;
+            seg_exprs[i] := format('CASE WHEN array_position(x.kf_%1$s, NULL) IS NULL
+                                         THEN ''Cluster '' || segkpi.kmeans_assign(%2$L::segkpi.kmeans_model, x.kf_%1$s)
+                                         ELSE ''(no features)'' END', i, model);
+        END IF;
+    END LOOP;
+    stage_times := stage_times || jsonb_build_object('models', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: k-means models and RFM cut points in % s', stage_times -> 'models'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 4: features, scores and the segment of every segmentation in
+    -- one row per customer; customer_features gets them in key order, so
+    -- its primary key grows at its right edge
+    IF to_regclass('pg_temp.segkpi_pred') IS NOT NULL THEN
+        pred_join := 'LEFT JOIN segkpi_pred p ON p.customer_id = x.customer_id';
+    END IF;
+    -- (the activities stay in segkpi_cust: the cohorts below read them
+    -- there and work the segments out once more, which costs less than
+    -- writing them a second time)
+    seg_array := CASE WHEN cardinality(seg_exprs) = 0 THEN '''{}'''
+                      ELSE 'ARRAY[' || array_to_string(seg_exprs, ', ') || ']' END;
+    seg_rows := format('(SELECT k.*, segkpi.rfm_apply(ROW(k.first_order_at, k.last_order_at, k.orders, k.refunds,
+                                                          k.monetary)::segkpi.rfm_stats, %L::segkpi.rfm_cuts) AS s
+                           FROM segkpi_cust k OFFSET 0) x', cuts);
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_feat ON COMMIT DROP AS
+        SELECT x.customer_id, x.first_row_at, x.acquired_at, x.first_order_at, x.last_order_at, x.orders,
+               x.refunds, x.monetary, x.cost, (x.s).recency_days, (x.s).r, (x.s).f, (x.s).m,
+               %2$s, %1$s::text[] AS segments
+          FROM %3$s
+          %4$s$q$,
+        seg_array,
+        CASE WHEN pred_join = '' THEN 'NULL::float8 AS p_alive, NULL::float8 AS clv_predicted'
+             ELSE 'p.p_alive, p.clv AS clv_predicted' END,
+        seg_rows, pred_join);
+    ANALYZE segkpi_feat (customer_id);
+    INSERT INTO segkpi.customer_features
+        (snapshot_id, customer_id, acquired_at, first_order_at, last_order_at, orders, refunds, monetary, cost,
+         recency_days, r, f, m, p_alive, clv_predicted, segments)
+    SELECT sid, f.customer_id, f.acquired_at, f.first_order_at, f.last_order_at, f.orders, f.refunds, f.monetary,
+           f.cost, f.recency_days, f.r, f.f, f.m, f.p_alive, f.clv_predicted, f.segments
+      FROM segkpi_feat f
+     ORDER BY f.customer_id;
+    stage_times := stage_times || jsonb_build_object('segments', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN
+        RAISE NOTICE 'refresh: features and % segmentations in % s', cardinality(segs), stage_times -> 'segments';
+    END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 5: sources other than orders, once for every segmentation
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_spend ON COMMIT DROP AS
+        SELECT date_trunc(%1$L, s.%2$I::timestamptz)::date AS period, %3$s AS channel, %4$s AS target,
+               s.%5$I::numeric AS amount
+          FROM %6$s s WHERE s.%2$I::timestamptz < %7$L AND s.%5$I IS NOT NULL$q$,
+        grain, coalesce(bs.columns ->> 'spent_on', 'day'),
+        CASE WHEN bs.columns ? 'channel' THEN format('s.%I::text', bs.columns ->> 'channel') ELSE 'NULL::text' END,
+        CASE WHEN bs.columns ? 'target_segment' THEN format('s.%I::text', bs.columns ->> 'target_segment') ELSE 'NULL::text' END,
+        coalesce(bs.columns ->> 'amount', 'amount'),
+        CASE WHEN bs IS NULL THEN '(SELECT NULL::date AS day, NULL::numeric AS amount WHERE false)'
+             ELSE bs.relation::text END, as_of);
+    -- feedback per segment and period, each answer joined to its customer
+    -- (summing per customer first cost a second pass and a table), then
+    -- summed per distinct segments and period: a few thousand groups,
+    -- which the grouping sets read instead of every answer (the planner
+    -- cannot tell how few segments there are, and sorted the answers)
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_fbs ON COMMIT DROP AS
+        SELECT %1$s AS segmentation, %2$s AS segment, a.period,
+               sum(a.score) / sum(a.n) AS csat, sum(a.n)::bigint AS n
+          FROM (SELECT a.segments, f.period, sum(f.score) AS score, count(*) AS n
+                  FROM %4$s f JOIN segkpi_feat a USING (customer_id)
+                 GROUP BY 1, 2) a
+         GROUP BY GROUPING SETS (%3$s)$q$,
+        seg_which, seg_value, replace(seg_sets, '@', 'a.period'),
+        CASE WHEN bf IS NULL
+             THEN '(SELECT k.customer_id, NULL::date AS period, NULL::numeric AS score
+                      FROM segkpi_feat k WHERE false)'
+             ELSE format('(SELECT f.%1$I AS customer_id, date_trunc(%2$L, f.%3$I::timestamptz)::date AS period,
+                                  f.%4$I::numeric AS score
+                             FROM %5$s f WHERE f.%3$I::timestamptz < %6$L AND f.%4$I IS NOT NULL)',
+                         bf.columns ->> 'customer', grain, bf.columns ->> 'answered_at', bf.columns ->> 'score',
+                         bf.relation, as_of) END);
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_preds ON COMMIT DROP AS
+        SELECT %1$s AS segmentation, %2$s AS segment, avg(a.clv_predicted) AS clv, avg(a.p_alive) AS p_alive
+          FROM segkpi_feat a WHERE a.p_alive IS NOT NULL AND %4$L::boolean
+         GROUP BY GROUPING SETS (%3$s)$q$,
+        seg_which, seg_value, replace(replace(seg_sets, ', @', ''), '(@)', '()'),
+        cfg.predict_clv);  -- without predictions, no scan
+    -- leads are segmented by their own attributes, under the same rules;
+    -- counted per distinct attribute values first when those can be grouped
+    CREATE TEMP TABLE segkpi_leads (segmentation text, segment text, period date, n bigint, converted bigint)
+        ON COMMIT DROP;
+    IF cardinality(lead_rules) > 0 THEN
+        lead_attrs := ARRAY(SELECT DISTINCT k::name FROM segkpi.segment_rules r, jsonb_object_keys(r.conditions) k
+                             WHERE r.segmentation = ANY (lead_rules) ORDER BY 1);
+        -- Values equal under the type's equality may differ as text (1.0 and
+        -- 1.00), and list conditions compare text: such attributes are
+        -- grouped by their text too, so every lead of a group meets the same
+        -- conditions.
+        lead_keys := '';
+        lead_nkeys := 0;
+        FOR i IN 1 .. cardinality(lead_attrs) LOOP
+            lead_keys := lead_keys || format(', l.%I', lead_attrs[i]);
+            lead_nkeys := lead_nkeys + 1;
+            IF segkpi.binding_column_type(bl.relation, lead_attrs[i], 'lead attribute', NULL)
+               NOT IN ('text'::regtype, 'character varying'::regtype, 'character'::regtype) THEN
+                lead_keys := lead_keys || format(', l.%I::text AS _sk_text_%s', lead_attrs[i], i);
+                lead_nkeys := lead_nkeys + 1;
+            END IF;
+        END LOOP;
+        -- (names like the generated columns would collide: lead by lead then)
+        IF segkpi.groupable_columns(bl.relation, lead_attrs)
+           AND NOT EXISTS (SELECT FROM unnest(lead_attrs) a WHERE a LIKE '\_sk\_%') THEN
+            -- The planner cannot know how few groups there are (it guesses
+            -- one per five leads), so it judges partial aggregates in
+            -- workers not worth their tuples; they halve this statement on
+            -- millions of leads.  (Tables under min_parallel_table_scan_size
+            -- get no parallel scan anyway.)
+            saved_psetup := current_setting('parallel_setup_cost');
+            saved_ptuple := current_setting('parallel_tuple_cost');
+            PERFORM set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0', true);
+            EXECUTE format($q$
+                CREATE TEMP TABLE segkpi_lead_groups ON COMMIT DROP AS
+                SELECT date_trunc(%1$L, l.%2$I::timestamptz)::date AS _sk_period %6$s, count(*) AS _sk_n,
+                       count(*) FILTER (WHERE l.%3$I IS NOT NULL AND l.%3$I::timestamptz < %4$L) AS _sk_converted
+                  FROM %5$s l WHERE l.%2$I::timestamptz < %4$L
+                 GROUP BY %7$s$q$,
+                grain, bl.columns ->> 'created_at', bl.columns ->> 'converted_at', as_of, bl.relation,
+                lead_keys, array_to_string(ARRAY(SELECT g FROM generate_series(1, lead_nkeys + 1) g), ', '));
+            PERFORM set_config('parallel_setup_cost', saved_psetup, true),
+                    set_config('parallel_tuple_cost', saved_ptuple, true);
+            lead_src := 'segkpi_lead_groups l';
+            lead_period := 'l._sk_period';
+            lead_n := 'l._sk_n';
+            lead_conv := 'l._sk_converted';
+        ELSE
+            lead_src := format('%s l WHERE l.%I::timestamptz < %L', bl.relation, bl.columns ->> 'created_at', as_of);
+            lead_period := format('date_trunc(%L, l.%I::timestamptz)::date', grain, bl.columns ->> 'created_at');
+            lead_n := '1';
+            lead_conv := format('(l.%1$I IS NOT NULL AND l.%1$I::timestamptz < %2$L)::int', bl.columns ->> 'converted_at', as_of);
+        END IF;
+        FOR i IN 1 .. cardinality(lead_rules) LOOP
+            EXECUTE format($q$
+                INSERT INTO segkpi_leads
+                SELECT %1$L, coalesce(segment, '(all)'), period, sum(n), sum(converted)
+                  FROM (SELECT %3$s AS period, %2$s AS segment, %4$s AS n, %5$s AS converted FROM %6$s) x
+                 GROUP BY GROUPING SETS ((segment, period), (period))$q$,
+                lead_rules[i], lead_cases[i], lead_period, lead_n, lead_conv, lead_src);
+        END LOOP;
+    END IF;
+    stage_times := stage_times || jsonb_build_object('sources', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: spend, feedback and leads in % s', stage_times -> 'sources'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 6: cohorts (segment, acquisition period, channel) with their
+    -- activity roll-ups, for every segmentation in one pass over
+    -- segkpi_cust (the segments worked out as for segkpi_feat); then KPIs
+    EXECUTE format($q$
+        CREATE TEMP TABLE segkpi_cohorts ON COMMIT DROP AS
+        SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, count(*) AS n,
+               segkpi.activity_rollup(a.act, %4$s) AS r
+          FROM (SELECT %5$s::text[] AS segments, x.acq_period, x.channel, x.act FROM %6$s OFFSET 0) a
+         GROUP BY GROUPING SETS (%3$s)$q$,
+        seg_which, seg_value,
+        -- not over all customers: compute_kpis sums a segmentation's groups for "(all)"
+        replace(CASE WHEN cardinality(segs) > 0 THEN left(seg_sets, -length(', (@)')) ELSE seg_sets END,
+                '@', 'a.acq_period, a.channel'),
+        step_months, seg_array, seg_rows);
+    DROP TABLE segkpi_cust;
+    FOR i IN 1 .. coalesce(cardinality(segs), 0) LOOP
+        seg := segs[i];
+        PERFORM segkpi.compute_kpis(sid, seg.name, seg.method = 'rules' AND bl IS NOT NULL, grain, step, as_of,
+                                    bf IS NOT NULL, bs IS NOT NULL);
+    END LOOP;
+    stage_times := stage_times || jsonb_build_object('kpis', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: KPIs in % s', stage_times -> 'kpis'; END IF;
+
+    UPDATE segkpi.snapshots SET stages = stage_times WHERE snapshot_id = sid;
+    RETURN sid;
+END
+$$;
+COMMENT ON FUNCTION segkpi.refresh(timestamptz, boolean) IS
+    'takes a snapshot of every active segmentation as of a time, in one transaction; returns the snapshot id';
+
+------------------------------------------------------------------------
+-- Views that hide small segments are security barriers
+------------------------------------------------------------------------
+
+ALTER VIEW segkpi.kpi_trends SET (security_barrier = true);
+ALTER VIEW segkpi.kpi_latest SET (security_barrier = true);
+ALTER VIEW segkpi.cluster_profiles SET (security_barrier = true);
+
+------------------------------------------------------------------------
+-- Privileges
+------------------------------------------------------------------------
+
+GRANT SELECT, UPDATE ON SEQUENCE segkpi.snapshots_snapshot_id_seq TO @extowner@;
+GRANT TRUNCATE ON segkpi.snapshots, segkpi.segment_kpis, segkpi.segment_models TO @extowner@;
+REVOKE EXECUTE ON FUNCTION
+    segkpi.binding_spec(text),
+    segkpi.binding_types(text),
+    segkpi.check_writer(regclass),
+    segkpi.lock_snapshots(),
+    segkpi.adopt_customer_tables(),
+    segkpi.rfm_rules_guard(),
+    segkpi.settings_replace(),
+    segkpi.snapshots_cascade()
+    FROM PUBLIC;
+-- 0.2 granted the trigger function to the installing role; when that role
+-- also owns it (a superuser installed), its own privilege stays
+DO $$
+DECLARE
+    installer oid := (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'segkpi');
+BEGIN
+    IF installer <> (SELECT p.proowner FROM pg_proc p WHERE p.oid = 'segkpi.snapshots_cascade()'::regprocedure) THEN
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION segkpi.snapshots_cascade() FROM %s', installer::regrole);
+    END IF;
+END
+$$;
+GRANT EXECUTE ON FUNCTION
+    segkpi.binding_spec(text),
+    segkpi.binding_types(text),
+    segkpi.check_writer(regclass),
+    segkpi.lock_snapshots(),
+    segkpi.adopt_customer_tables()
+    TO @extowner@;

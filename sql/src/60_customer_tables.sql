@@ -2,6 +2,67 @@
 -- KPI pipeline: customer-level tables
 ------------------------------------------------------------------------
 
+-- The customer-level table (customer_features, and the views over it)
+-- carries the warehouse's customer key type, so it is made when orders
+-- are bound, by a function running as the role that binds, who owns it.
+-- It is not an extension member (pg_extension_config_dump cannot register
+-- a table made after CREATE EXTENSION), so pg_dump keeps it like any
+-- table, and DROP EXTENSION ... CASCADE leaves it in the schema.
+--
+-- The install and upgrade scripts run as superuser and never touch it:
+-- a trigger or default its owner added would run as superuser.  For the
+-- same reason nothing here lets a superuser write it when it belongs to
+-- someone else (segkpi.check_writer).  Adopting an older table (the shapes
+-- of 0.1 and 0.2, or rows left by a dropped installation) happens here,
+-- when its owner binds or refreshes.
+
+-- Refuses a superuser writing a customer-level table that a role without
+-- superuser owns: the owner's triggers, defaults, rules and operators
+-- would run with superuser rights.
+CREATE FUNCTION segkpi.check_writer(rel regclass)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    owner_oid oid;
+BEGIN
+    SELECT c.relowner INTO owner_oid FROM pg_class c WHERE c.oid = rel;
+    IF owner_oid IS NOT NULL
+       AND (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = current_user::regrole)
+       AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = owner_oid) THEN
+        RAISE EXCEPTION 'a superuser may not write %, which belongs to role %', rel, owner_oid::regrole
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Triggers, rules or defaults its owner adds would run with superuser rights.',
+                  HINT = format('Run this as %s (SET ROLE %s), or make a superuser own the table.',
+                                owner_oid::regrole, owner_oid::regrole);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segkpi.check_writer(regclass) IS
+    'raises 42501 when a superuser would write a customer-level table that a role without superuser owns';
+
+-- Serialises refresh, erasure and snapshot retention: a lock only roles
+-- that may change segkpi.snapshots can take (readers' locks do not
+-- conflict with it), held until the transaction ends.
+CREATE FUNCTION segkpi.lock_snapshots()
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    BEGIN
+        LOCK TABLE segkpi.snapshots IN SHARE ROW EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE NOTICE 'another segkpi.refresh is running; waiting for it to finish'
+            USING DETAIL = 'A refresh, an erasure or a change of segkpi.snapshots holds its lock.';
+        LOCK TABLE segkpi.snapshots IN SHARE ROW EXCLUSIVE MODE;
+    END;
+END
+$$;
+COMMENT ON FUNCTION segkpi.lock_snapshots() IS
+    'waits for (and then blocks) any refresh, erasure or change of segkpi.snapshots until the transaction ends';
+
 CREATE FUNCTION segkpi.ensure_customer_tables(key_type regtype)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
@@ -9,7 +70,12 @@ CREATE FUNCTION segkpi.ensure_customer_tables(key_type regtype)
 AS $$
 DECLARE
     cur regtype;
+    v text;
 BEGIN
+    IF to_regclass('segkpi.customer_features') IS NOT NULL THEN
+        PERFORM segkpi.check_writer('segkpi.customer_features');
+        PERFORM segkpi.adopt_customer_tables();
+    END IF;
     SELECT a.atttypid::regtype INTO cur FROM pg_attribute a
      WHERE a.attrelid = to_regclass('segkpi.customer_features') AND a.attname = 'customer_id';
     IF cur IS DISTINCT FROM key_type THEN
@@ -63,7 +129,7 @@ BEGIN
         COMMENT ON COLUMN segkpi.customer_segments.segment IS 'the customer''s segment';
     END IF;
     IF to_regclass('segkpi.segment_migration') IS NULL THEN
-        CREATE VIEW segkpi.segment_migration AS
+        CREATE VIEW segkpi.segment_migration WITH (security_barrier = true) AS
         SELECT m.* FROM (SELECT max(snapshot_id) FILTER (WHERE rn = 2) AS f,
                                 max(snapshot_id) FILTER (WHERE rn = 1) AS t
                            FROM (SELECT snapshot_id, row_number() OVER (ORDER BY snapshot_id DESC) AS rn
@@ -76,7 +142,7 @@ BEGIN
         COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move';
     END IF;
     IF to_regclass('segkpi.rfm_grid') IS NULL THEN
-        CREATE VIEW segkpi.rfm_grid AS
+        CREATE VIEW segkpi.rfm_grid WITH (security_barrier = true) AS
         SELECT f.r, f.f, count(*) AS customers, round(avg(f.monetary), 2) AS mean_monetary
           FROM segkpi.customer_features f
          WHERE f.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots) AND f.r IS NOT NULL
@@ -88,13 +154,101 @@ BEGIN
         COMMENT ON COLUMN segkpi.rfm_grid.customers IS 'customers in the cell';
         COMMENT ON COLUMN segkpi.rfm_grid.mean_monetary IS 'mean monetary total of the cell';
     END IF;
+    -- views made before 0.6 filter small cells without being barriers
+    FOREACH v IN ARRAY ARRAY['segkpi.segment_migration', 'segkpi.rfm_grid'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = v::regclass
+                          AND 'security_barrier=true' = ANY (coalesce(c.reloptions, '{}'))) THEN
+            EXECUTE format('ALTER VIEW %s SET (security_barrier = true)', v);
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION segkpi.ensure_customer_tables(regtype) IS
-    'creates the customer-level snapshot tables with the customer key type of the orders binding';
+    'creates the customer-level snapshot table (and its views) with the customer key type of the orders binding, or adopts an older one';
+
+-- An older customer-level table, brought to the current shape by its
+-- owner (what the 0.1 -> 0.2 and 0.2 -> 0.3 upgrade scripts did as
+-- superuser before 0.6):
+--   - foreign keys to segkpi.snapshots (0.1) give way to the cascade
+--     trigger segkpi.snapshots_cascade;
+--   - a customer_segments table (0.1, 0.2) moves into
+--     customer_features.segments, its grants onto the view of that name;
+--   - rows of snapshots that no longer exist (left by an installation that
+--     was dropped) go: new snapshot numbers would collide with them.
+-- Each check reads the catalog or a few index entries; with nothing to do
+-- it costs well under a millisecond.
+CREATE FUNCTION segkpi.adopt_customer_tables()
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    c record;
+    acl aclitem[];
+    orphans boolean;
+BEGIN
+    FOR c IN SELECT k.conrelid::regclass AS rel, k.conname FROM pg_constraint k
+              WHERE k.contype = 'f' AND k.confrelid = 'segkpi.snapshots'::regclass
+                AND k.conrelid IN (to_regclass('segkpi.customer_features'), to_regclass('segkpi.customer_segments'))
+    LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.rel, c.conname);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = 'segkpi.customer_features'::regclass
+                      AND a.attname = 'segments' AND NOT a.attisdropped) THEN
+        ALTER TABLE segkpi.customer_features ADD COLUMN segments text[];
+    END IF;
+    IF EXISTS (SELECT FROM pg_class WHERE oid = to_regclass('segkpi.customer_segments') AND relkind = 'r') THEN
+        PERFORM segkpi.check_writer('segkpi.customer_segments');
+        SELECT relacl INTO acl FROM pg_class WHERE oid = 'segkpi.customer_segments'::regclass;
+        -- the snapshot's segmentations in name order, the order refresh uses
+        UPDATE segkpi.snapshots sn
+           SET segmentations = ARRAY(SELECT DISTINCT cs.segmentation FROM segkpi.customer_segments cs
+                                      WHERE cs.snapshot_id = sn.snapshot_id ORDER BY 1)
+         WHERE EXISTS (SELECT FROM segkpi.customer_segments cs WHERE cs.snapshot_id = sn.snapshot_id);
+        UPDATE segkpi.customer_features f SET segments = x.segs
+          FROM (SELECT f2.snapshot_id, f2.customer_id, array_agg(cs.segment ORDER BY u.ord) AS segs
+                  FROM segkpi.snapshots sn
+                  JOIN segkpi.customer_features f2 ON f2.snapshot_id = sn.snapshot_id
+                 CROSS JOIN LATERAL unnest(sn.segmentations) WITH ORDINALITY AS u(segmentation, ord)
+                  LEFT JOIN segkpi.customer_segments cs
+                    ON cs.snapshot_id = f2.snapshot_id AND cs.segmentation = u.segmentation
+                   AND cs.customer_id = f2.customer_id
+                 GROUP BY 1, 2) x
+         WHERE f.snapshot_id = x.snapshot_id AND f.customer_id = x.customer_id;
+        DROP VIEW IF EXISTS segkpi.segment_migration, segkpi.rfm_grid;
+        DROP TABLE segkpi.customer_segments;
+        PERFORM segkpi.ensure_customer_tables(
+            (SELECT a.atttypid::regtype FROM pg_attribute a
+              WHERE a.attrelid = 'segkpi.customer_features'::regclass AND a.attname = 'customer_id'));
+        FOR c IN SELECT e.grantee, e.privilege_type, e.is_grantable FROM aclexplode(acl) e
+                  WHERE e.grantee <> (SELECT relowner FROM pg_class WHERE oid = 'segkpi.customer_features'::regclass)
+        LOOP
+            EXECUTE format('GRANT %s ON segkpi.customer_segments TO %s%s', c.privilege_type,
+                           CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(c.grantee::regrole::text) END,
+                           CASE WHEN c.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+    END IF;
+    -- distinct snapshot numbers of the table, one index probe each
+    WITH RECURSIVE ids(id) AS (
+        SELECT min(snapshot_id) FROM segkpi.customer_features
+        UNION ALL
+        SELECT (SELECT min(f.snapshot_id) FROM segkpi.customer_features f WHERE f.snapshot_id > ids.id)
+          FROM ids WHERE ids.id IS NOT NULL
+    )
+    SELECT EXISTS (SELECT FROM ids WHERE ids.id IS NOT NULL
+                      AND NOT EXISTS (SELECT FROM segkpi.snapshots s WHERE s.snapshot_id = ids.id))
+      INTO orphans;
+    IF orphans THEN
+        DELETE FROM segkpi.customer_features f
+         WHERE NOT EXISTS (SELECT FROM segkpi.snapshots s WHERE s.snapshot_id = f.snapshot_id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segkpi.adopt_customer_tables() IS
+    'brings a customer-level table of an older version or a dropped installation to the current shape, as its owner';
 
 ------------------------------------------------------------------------
--- Cascade, erasure and the working tables
+-- Cascade and erasure
 ------------------------------------------------------------------------
 
 CREATE FUNCTION segkpi.snapshots_cascade() RETURNS trigger
@@ -103,6 +257,7 @@ CREATE FUNCTION segkpi.snapshots_cascade() RETURNS trigger
 AS $$
 BEGIN
     IF to_regclass('segkpi.customer_features') IS NOT NULL THEN
+        PERFORM segkpi.check_writer('segkpi.customer_features');
         IF TG_OP = 'TRUNCATE' THEN
             TRUNCATE segkpi.customer_features;
         ELSE
@@ -118,10 +273,17 @@ CREATE TRIGGER snapshots_cascade AFTER DELETE ON segkpi.snapshots
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION segkpi.snapshots_cascade();
 CREATE TRIGGER snapshots_cascade_truncate AFTER TRUNCATE ON segkpi.snapshots
     FOR EACH STATEMENT EXECUTE FUNCTION segkpi.snapshots_cascade();
-REVOKE EXECUTE ON FUNCTION segkpi.snapshots_cascade() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION segkpi.snapshots_cascade() TO @extowner@;
 
--- erasure: one customer out of every customer-level table
+-- Right to erasure.  Serialised with refresh (segkpi.lock_snapshots), so
+-- a refresh in flight finishes first and its snapshot is erased too, and
+-- one starting later does not see the customer's old rows (it reads the
+-- warehouse, where the customer must be erased as well).  The key type is
+-- the table's own, so it works whether or not orders are still bound.
+-- Besides the customer's rows it removes what would identify them in the
+-- aggregates: the KPI rows of a segment, and the k-means model of a
+-- snapshot holding a cluster, that had fewer members than
+-- greatest(settings.min_segment_size, 2) with them.  Larger aggregates
+-- are not recomputed: they keep the customer's share of sums and counts.
 CREATE FUNCTION segkpi.erase_customer(customer anyelement)
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE
@@ -130,21 +292,52 @@ AS $$
 DECLARE
     key_t regtype;
     n bigint;
+    small bigint;
+    kpi_rows bigint;
+    model_rows bigint;
 BEGIN
-    SELECT (columns ->> '_key_type')::regtype INTO key_t FROM segkpi.bindings WHERE source = 'orders';
+    PERFORM segkpi.lock_snapshots();
+    SELECT a.atttypid::regtype INTO key_t FROM pg_attribute a
+     WHERE a.attrelid = to_regclass('segkpi.customer_features') AND a.attname = 'customer_id';
     IF key_t IS NULL THEN
         RETURN 0;
     END IF;
     IF pg_typeof(customer) <> key_t THEN
-        RAISE EXCEPTION 'customer has type %, but the bound customer key is %', pg_typeof(customer), key_t
+        RAISE EXCEPTION 'customer has type %, but the customer key of segkpi.customer_features is %',
+                        pg_typeof(customer), key_t
             USING ERRCODE = 'datatype_mismatch';
     END IF;
+    PERFORM segkpi.check_writer('segkpi.customer_features');
+    SELECT greatest(s.min_segment_size, 2) INTO small FROM segkpi.settings s;
+    CREATE TEMP TABLE segkpi_erased ON COMMIT DROP AS
+    SELECT f.snapshot_id, u.segmentation, u.segment
+      FROM segkpi.customer_features f
+      JOIN segkpi.snapshots sn ON sn.snapshot_id = f.snapshot_id
+     CROSS JOIN LATERAL unnest(sn.segmentations, f.segments) AS u(segmentation, segment)
+     WHERE f.customer_id = customer AND u.segment IS NOT NULL;
     -- rows of customer_features plus the customer_segments rows they held
     EXECUTE 'WITH gone AS (DELETE FROM segkpi.customer_features WHERE customer_id = $1 RETURNING segments)
              SELECT count(*) + coalesce(sum(cardinality(array_remove(segments, NULL))), 0) FROM gone'
        INTO n USING customer;
+    DELETE FROM segkpi.segment_kpis k
+     USING (SELECT e.snapshot_id, e.segmentation, e.segment
+              FROM segkpi_erased e JOIN segkpi.segment_kpis k2 USING (snapshot_id, segmentation, segment)
+             GROUP BY 1, 2, 3 HAVING max(k2.customers) < small) s
+     WHERE k.snapshot_id = s.snapshot_id AND k.segmentation = s.segmentation AND k.segment = s.segment;
+    GET DIAGNOSTICS kpi_rows = ROW_COUNT;
+    DELETE FROM segkpi.segment_models m
+     USING segkpi_erased e
+     WHERE m.snapshot_id = e.snapshot_id AND m.segmentation = e.segmentation
+       AND EXISTS (SELECT FROM segkpi.kmeans_centroids(m.model) c
+                    WHERE 'Cluster ' || c.cluster = e.segment AND c.size < small);
+    GET DIAGNOSTICS model_rows = ROW_COUNT;
+    DROP TABLE segkpi_erased;
+    IF kpi_rows > 0 OR model_rows > 0 THEN
+        RAISE NOTICE 'erase_customer: also removed % KPI rows and % k-means models of segments with fewer than % customers',
+                     kpi_rows, model_rows, small;
+    END IF;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION segkpi.erase_customer(anyelement) IS
-    'right to erasure: deletes a customer from every customer-level table segkpi keeps; returns rows deleted (aggregates are not recomputed)';
+    'right to erasure: deletes a customer from every customer-level row segkpi keeps, and the KPI rows and k-means models of segments too small to hide them; returns the customer-level rows deleted (larger aggregates are not recomputed)';

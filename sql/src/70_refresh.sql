@@ -198,10 +198,11 @@ BEGIN
         RAISE EXCEPTION 'orders are not bound' USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Call segkpi.bind_orders(table, customer, ordered_at, amount) first.';
     END IF;
-    IF NOT pg_try_advisory_xact_lock(hashtext('segkpi.refresh')) THEN
-        RAISE NOTICE 'another segkpi.refresh is running; waiting for it to finish';
-        PERFORM pg_advisory_xact_lock(hashtext('segkpi.refresh'));
-    END IF;
+    -- one refresh (or erasure) at a time, on a lock only roles that may
+    -- change segkpi.snapshots can take
+    PERFORM segkpi.lock_snapshots();
+    -- the customer-level table as this version writes it, written by its owner
+    PERFORM segkpi.ensure_customer_tables((bo.columns ->> '_key_type')::regtype);
     SELECT * INTO cfg FROM segkpi.settings;
     grain := cfg.period_grain;
     step := CASE grain WHEN 'month' THEN interval '1 month' ELSE interval '3 months' END;
@@ -216,6 +217,12 @@ BEGIN
                 WHERE s.method NOT IN ('rules', 'kmeans')
                   AND coalesce(s.params ->> 'ruleset', 'default') <> 'default') THEN
         LOCK TABLE segkpi.rfm_rules IN SHARE MODE;
+    END IF;
+    -- Rule segments are read once into a CASE here, and their attributes
+    -- again for the leads: edits of the rules wait until this refresh
+    -- commits, so both see the same rules.
+    IF EXISTS (SELECT FROM unnest(segs) s WHERE s.method = 'rules') THEN
+        LOCK TABLE segkpi.segment_rules IN SHARE MODE;
     END IF;
 
     -- What each segmentation needs from the per-customer pass, checked
@@ -242,9 +249,8 @@ BEGIN
             kf := segkpi.kmeans_feature_sql(seg, bc, as_of);
             cust_cols := cust_cols || format(', %s AS kf_%s', kf.feature_sql, i);
             -- the model is filled in once it is fitted
-            seg_exprs := seg_exprs || format('CASE WHEN array_position(x.kf_%1$s, NULL) IS NULL
-                                                  THEN ''Cluster '' || segkpi.kmeans_assign(%%L::segkpi.kmeans_model, x.kf_%1$s)
-                                                  ELSE ''(no features)'' END', i);
+            -- written once the model is fitted (stage 3)
+            seg_exprs := seg_exprs || NULL::text;
         ELSE
             bins := coalesce((seg.params ->> 'bins')::int, 5);
             ruleset := coalesce(seg.params ->> 'ruleset', 'default');
@@ -253,11 +259,9 @@ BEGIN
                 seg_exprs := seg_exprs || CASE WHEN ruleset = 'default' THEN 'coalesce((x.s).segment, ''(unnamed)'')'
                     ELSE format('coalesce(segkpi.rfm_segment((x.s).r, (x.s).f, (x.s).m, %L), ''(unnamed)'')', ruleset) END;
             ELSE
-                -- its cuts are filled in once computed
+                -- written once its cuts are computed (stage 3)
                 rfm_bins[i] := bins;
-                seg_exprs := seg_exprs || format(
-                    'coalesce((segkpi.rfm_apply(ROW(x.first_order_at, x.last_order_at, x.orders, x.refunds, x.monetary)::segkpi.rfm_stats,
-                                                %%L::segkpi.rfm_cuts, %L)).segment, ''(unnamed)'')', ruleset);
+                seg_exprs := seg_exprs || NULL::text;
             END IF;
         END IF;
     END LOOP;
@@ -380,7 +384,10 @@ BEGIN
         seg := segs[i];
         IF rfm_bins[i] IS NOT NULL THEN
             ncut := ncut + 1;
-            seg_exprs[i] := format(seg_exprs[i], all_cuts[ncut]);
+            seg_exprs[i] := format(
+                'coalesce((segkpi.rfm_apply(ROW(x.first_order_at, x.last_order_at, x.orders, x.refunds, x.monetary)::segkpi.rfm_stats,
+                                            %L::segkpi.rfm_cuts, %L)).segment, ''(unnamed)'')',
+                all_cuts[ncut], coalesce(seg.params ->> 'ruleset', 'default'));
         ELSIF seg.method = 'kmeans' THEN
             model := NULL;
             IF ncust > 0 THEN
@@ -392,7 +399,9 @@ BEGIN
                                   coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]'))),
                         model);
             END IF;
-            seg_exprs[i] := format(seg_exprs[i], model);
+            seg_exprs[i] := format('CASE WHEN array_position(x.kf_%1$s, NULL) IS NULL
+                                         THEN ''Cluster '' || segkpi.kmeans_assign(%2$L::segkpi.kmeans_model, x.kf_%1$s)
+                                         ELSE ''(no features)'' END', i, model);
         END IF;
     END LOOP;
     stage_times := stage_times || jsonb_build_object('models', extract(epoch FROM clock_timestamp() - t_stage));

@@ -2,7 +2,7 @@
 -- KPI pipeline: views for dashboards (aggregates only; small segments hidden)
 ------------------------------------------------------------------------
 
-CREATE VIEW segkpi.kpi_trends AS
+CREATE VIEW segkpi.kpi_trends WITH (security_barrier = true) AS
 SELECT k.snapshot_id, k.segmentation, k.segment, k.period_start, k.period_end,
        k.customers, round(k.share, 4) AS share, k.active_customers, k.new_customers, k.orders,
        k.revenue, k.cost, round(k.aov, 2) AS aov, round(k.purchase_frequency, 4) AS purchase_frequency,
@@ -16,7 +16,7 @@ SELECT k.snapshot_id, k.segmentation, k.segment, k.period_start, k.period_end,
  WHERE k.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
    AND (k.segment = '(all)' OR k.customers >= (SELECT min_segment_size FROM segkpi.settings));
 
-CREATE VIEW segkpi.kpi_latest AS
+CREATE VIEW segkpi.kpi_latest WITH (security_barrier = true) AS
 SELECT t.* FROM segkpi.kpi_trends t
  WHERE t.period_start = (SELECT date_trunc(s.period_grain, (s.as_of - interval '1 microsecond') AT TIME ZONE s.timezone)::date
                            FROM segkpi.snapshots s WHERE s.snapshot_id = t.snapshot_id);
@@ -87,11 +87,13 @@ DECLARE
     c record;
 BEGIN
     FOREACH v IN ARRAY ARRAY['kpi_trends', 'kpi_latest'] LOOP
-        FOR c IN SELECT a.attname, col_description('segkpi.segment_kpis'::regclass, a.attnum) AS d
-                   FROM pg_attribute a
-                  WHERE a.attrelid = 'segkpi.segment_kpis'::regclass AND a.attnum > 0 AND NOT a.attisdropped LOOP
-            IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = ('segkpi.' || v)::regclass AND attname = c.attname) THEN
-                EXECUTE format('COMMENT ON COLUMN segkpi.%I.%I IS %L', v, c.attname, c.d);
+        FOR c IN SELECT a.attname, pg_catalog.col_description('segkpi.segment_kpis'::pg_catalog.regclass, a.attnum) AS d
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = 'segkpi.segment_kpis'::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped LOOP
+            IF EXISTS (SELECT FROM pg_catalog.pg_attribute
+                        WHERE attrelid = pg_catalog.to_regclass(pg_catalog.concat('segkpi.', v))
+                          AND attname = c.attname) THEN
+                EXECUTE pg_catalog.format('COMMENT ON COLUMN segkpi.%I.%I IS %L', v, c.attname, c.d);
             END IF;
         END LOOP;
     END LOOP;
@@ -103,7 +105,9 @@ COMMENT ON COLUMN segkpi.before_after.after_segmentation IS 'value over the peri
 COMMENT ON COLUMN segkpi.before_after.change IS 'after - before';
 COMMENT ON COLUMN segkpi.before_after.impact_percent IS '100 x change / |before|';
 COMMENT ON SEQUENCE segkpi.snapshots_snapshot_id_seq IS 'numbers snapshots';
-GRANT USAGE ON SEQUENCE segkpi.snapshots_snapshot_id_seq TO @extowner@;
+-- SELECT lets the owner's pg_dump read the sequence, UPDATE lets the
+-- restore set it (the dump restores snapshot ids: refresh continues after them)
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE segkpi.snapshots_snapshot_id_seq TO @extowner@;
 
 COMMENT ON FUNCTION segkpi.migration(bigint, bigint) IS 'customers per (segmentation, from segment, to segment) between two snapshots; (none) for customers in only one';
 
@@ -113,7 +117,7 @@ REVOKE EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(tim
 GRANT EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(timestamptz, boolean),
     segkpi.bind(text, regclass, jsonb, name[]) TO @extowner@;
 
-CREATE VIEW segkpi.cluster_profiles AS
+CREATE VIEW segkpi.cluster_profiles WITH (security_barrier = true) AS
 SELECT m.snapshot_id, m.segmentation, 'Cluster ' || c.cluster AS segment, c.size AS customers,
        (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
           FROM unnest(m.features, c.centroid) AS u(feature, value)) AS centroid,

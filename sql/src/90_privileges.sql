@@ -19,7 +19,12 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.bind_customers(regclass, name, name, name, name[]),
     segkpi.bind_marketing_spend(regclass, name, name, name, name),
     segkpi.bind_leads(regclass, name, name, name, name, name[]),
-    segkpi.bind_feedback(regclass, name, name, name)
+    segkpi.bind_feedback(regclass, name, name, name),
+    segkpi.binding_spec(text),
+    segkpi.binding_types(text),
+    segkpi.check_writer(regclass),
+    segkpi.lock_snapshots(),
+    segkpi.adopt_customer_tables()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.binding_column_type(regclass, name, text, text[]),
@@ -36,5 +41,22 @@ GRANT EXECUTE ON FUNCTION
     segkpi.bind_customers(regclass, name, name, name, name[]),
     segkpi.bind_marketing_spend(regclass, name, name, name, name),
     segkpi.bind_leads(regclass, name, name, name, name, name[]),
-    segkpi.bind_feedback(regclass, name, name, name)
+    segkpi.bind_feedback(regclass, name, name, name),
+    segkpi.binding_spec(text),
+    segkpi.binding_types(text),
+    segkpi.check_writer(regclass),
+    segkpi.lock_snapshots(),
+    segkpi.adopt_customer_tables()
     TO @extowner@;
+
+-- Trigger functions fire whatever their EXECUTE privilege; nobody needs to
+-- call them directly.
+REVOKE EXECUTE ON FUNCTION
+    segkpi.rfm_rules_guard(),
+    segkpi.settings_replace(),
+    segkpi.snapshots_cascade()
+    FROM PUBLIC;
+
+-- The owner may empty the history as the README says (TRUNCATE
+-- segkpi.snapshots CASCADE reaches the tables that refer to it).
+GRANT TRUNCATE ON segkpi.snapshots, segkpi.segment_kpis, segkpi.segment_models TO @extowner@;
