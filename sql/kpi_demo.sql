@@ -246,3 +246,10 @@ SELECT count(*) > 0 AS migration_rows FROM segkpi.segment_migration;
 SELECT segkpi.erase_customer((SELECT min(customer_id) FROM segkpi.customer_features)) AS rows_erased;
 RESET ROLE;
 SELECT * FROM customer_level ORDER BY 1;
+
+-- A superuser does not write the customer-level table of a role without
+-- superuser: that role's triggers would run as superuser.
+SELECT sqlerr($$SELECT segkpi.refresh('2025-02-01')$$);
+SELECT sqlerr($$SELECT segkpi.erase_customer((SELECT max(customer_id) FROM segkpi.customer_features))$$);
+SELECT sqlerr($$DELETE FROM segkpi.snapshots$$);
+SELECT count(*) AS snapshots_kept FROM segkpi.snapshots;
