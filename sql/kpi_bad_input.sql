@@ -84,6 +84,8 @@ DELETE FROM segkpi.bindings WHERE source <> 'orders';
 DELETE FROM segkpi.segmentations WHERE method = 'rules';
 INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm_only', 'rfm');
 SELECT segkpi.bind_orders('hand.orders', 'cust', 'at', 'total');
+-- (the views show the snapshot with the greatest as_of: earlier ones go)
+DELETE FROM segkpi.snapshots;
 SELECT segkpi.refresh('2024-03-01') IS NOT NULL AS refreshed;
 SELECT segment, period_start, customers, revenue, attributed_spend, cac, roi, leads, conversion_rate, csat
   FROM segkpi.kpi_trends WHERE segmentation = 'rfm_only' AND segment = '(all)' ORDER BY period_start;
@@ -94,6 +96,7 @@ SELECT segment, period_start, customers, revenue, attributed_spend, cac, roi, le
 CREATE TABLE bad.early_refund AS SELECT cust, at, total FROM hand.orders;
 INSERT INTO bad.early_refund VALUES (9, '2023-12-20', -5);
 SELECT segkpi.bind_orders('bad.early_refund', 'cust', 'at', 'total');
+DELETE FROM segkpi.snapshots;
 SELECT segkpi.refresh('2024-03-01') IS NOT NULL AS refreshed;
 SELECT segment, period_start, customers, active_customers, orders, revenue
   FROM segkpi.kpi_trends WHERE segmentation = 'rfm_only' AND segment = '(all)' ORDER BY period_start;

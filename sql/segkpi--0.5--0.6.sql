@@ -789,6 +789,178 @@ ALTER VIEW segkpi.kpi_latest SET (security_barrier = true);
 ALTER VIEW segkpi.cluster_profiles SET (security_barrier = true);
 
 ------------------------------------------------------------------------
+-- KPI views: latest = greatest as_of, complete periods, point-in-time
+-- history, complementary small-cell hiding
+------------------------------------------------------------------------
+
+------------------------------------------------------------------------
+-- KPI pipeline: views for dashboards (aggregates only; small segments hidden)
+------------------------------------------------------------------------
+
+-- Every KPI row of every snapshot as dashboards may see it: ratios
+-- rounded, the snapshot's as_of, whether the period had ended by then, and
+-- small cells hidden.  Internal: the public views below pick from it (all
+-- snapshots together would let a reader difference one snapshot's members
+-- against another's).  Every window is partitioned by snapshot, so a
+-- view's condition on snapshot_id reaches the scan of segment_kpis.
+--
+-- Small-cell hiding, per snapshot, segmentation and period (one "(all)"
+-- row and its segments): a segment is small when it has 1 to k - 1
+-- customers or 1 to k - 1 active customers, k = settings.min_segment_size.
+-- Hiding only the small ones would let "(all)" minus the visible segments
+-- give them back, so while anything is hidden the hidden set also holds
+-- at least two segments with at least k customers together (and no
+-- active customers, or at least k), adding the smallest visible segments
+-- until it does (complementary suppression).  When no such set exists,
+-- every segment of the group is hidden; "(all)" is hidden when it is small
+-- itself.  A hidden row keeps its keys and flags; its measures are NULL.
+CREATE VIEW segkpi.kpi_cells WITH (security_barrier = true) AS
+WITH cells AS (
+    SELECT k.*, s.as_of, s.timezone, st.min_segment_size AS min_size,
+           (k.period_end::timestamp AT TIME ZONE s.timezone) <= s.as_of AS complete,
+           (k.customers BETWEEN 1 AND st.min_segment_size - 1
+            OR k.active_customers BETWEEN 1 AND st.min_segment_size - 1) AS small
+      FROM segkpi.segment_kpis k
+      JOIN segkpi.snapshots s ON s.snapshot_id = k.snapshot_id
+     CROSS JOIN segkpi.settings st
+),
+running AS (
+    SELECT c.*,
+           count(*) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp AS n_small,
+           coalesce(sum(c.customers) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp, 0) AS c_small,
+           coalesce(sum(c.active_customers) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp, 0) AS a_small,
+           CASE WHEN c.segment <> '(all)' AND NOT c.small THEN count(*) OVER vis END AS v_rank,
+           sum(c.customers) OVER vis AS v_customers,
+           sum(c.active_customers) OVER vis AS v_active
+      FROM cells c
+    WINDOW grp AS (PARTITION BY c.snapshot_id, c.segmentation, c.period_start),
+           vis AS (PARTITION BY c.snapshot_id, c.segmentation, c.period_start, c.segment <> '(all)' AND NOT c.small
+                   ORDER BY c.customers, c.active_customers, c.segment ROWS UNBOUNDED PRECEDING)
+),
+hiding AS (
+    -- hide_upto: how many of the smallest visible segments join the hidden ones
+    SELECT r.*,
+           CASE WHEN r.n_small = 0 THEN 0
+                WHEN r.n_small >= 2 AND r.c_small >= r.min_size
+                     AND (r.a_small = 0 OR r.a_small >= r.min_size) THEN 0
+                ELSE coalesce(min(r.v_rank) FILTER (
+                         WHERE r.n_small + r.v_rank >= 2 AND r.c_small + r.v_customers >= r.min_size
+                           AND (r.a_small + r.v_active = 0 OR r.a_small + r.v_active >= r.min_size)) OVER grp,
+                         2147483647)
+           END AS hide_upto
+      FROM running r
+    WINDOW grp AS (PARTITION BY r.snapshot_id, r.segmentation, r.period_start)
+),
+flagged AS (
+    SELECT h.*,
+           CASE WHEN h.segment = '(all)' THEN h.small
+                ELSE h.small OR h.v_rank <= h.hide_upto END AS hidden,
+           h.period_start = max(h.period_start) FILTER (WHERE h.complete)
+                            OVER (PARTITION BY h.snapshot_id) AS last_complete
+      FROM hiding h
+)
+SELECT f.snapshot_id, f.segmentation, f.segment, f.period_start, f.period_end,
+       v.customers, round(v.share, 4) AS share, v.active_customers, v.new_customers, v.orders,
+       v.revenue, v.cost, round(v.aov, 2) AS aov, round(v.purchase_frequency, 4) AS purchase_frequency,
+       round(v.retention_rate, 4) AS retention_rate, round(v.churn_rate, 4) AS churn_rate,
+       round(v.attributed_spend, 2) AS attributed_spend, round(v.cac, 2) AS cac,
+       v.leads, v.converted_leads, round(v.conversion_rate, 4) AS conversion_rate,
+       round(v.cltv_historical, 2) AS cltv_historical, round(v.cltv_formula, 2) AS cltv_formula,
+       round(v.roi, 4) AS roi, round(v.marketing_roi, 4) AS marketing_roi, round(v.csat, 2) AS csat,
+       round(v.cltv_predicted, 2) AS cltv_predicted, round(v.p_alive, 4) AS p_alive,
+       f.as_of, f.complete, f.hidden, v.previously_active, v.retained, v.feedback_answers,
+       f.last_complete
+  FROM flagged f
+  LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true;
+-- The latest snapshot (greatest as_of; ties: highest id): its members'
+-- KPIs in every period, back to the first (a cohort view: today's members
+-- in the past), the current period included and flagged incomplete.
+CREATE OR REPLACE VIEW segkpi.kpi_trends WITH (security_barrier = true) AS
+SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
+       c.customers, c.share, c.active_customers, c.new_customers, c.orders,
+       c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
+       c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
+       c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+  FROM segkpi.kpi_cells c
+ WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
+                         ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
+-- The latest snapshot's last complete period.
+CREATE OR REPLACE VIEW segkpi.kpi_latest WITH (security_barrier = true) AS
+SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
+       c.customers, c.share, c.active_customers, c.new_customers, c.orders,
+       c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
+       c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
+       c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+  FROM segkpi.kpi_cells c
+ WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
+                         ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
+   AND c.last_complete;
+-- Point-in-time history, for trend charts: every period as the snapshot
+-- that had just completed it saw it, with that snapshot's own members.  A
+-- snapshot's last complete period is the latest one ending at or before
+-- its as_of; when several snapshots share it (daily refreshes in monthly
+-- grain), the one with the greatest as_of gives the period's rows.
+CREATE VIEW segkpi.kpi_history WITH (security_barrier = true) AS
+SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
+       c.customers, c.share, c.active_customers, c.new_customers, c.orders,
+       c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
+       c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
+       c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+  FROM segkpi.kpi_cells c
+ WHERE c.last_complete
+   AND c.snapshot_id = ANY (ARRAY(
+       SELECT DISTINCT ON (s.period_grain, l.last_start) s.snapshot_id
+         FROM segkpi.snapshots s
+        CROSS JOIN LATERAL (SELECT date_trunc(s.period_grain, (s.as_of - interval '1 microsecond') AT TIME ZONE s.timezone)
+                                       AS cur_start,
+                                   CASE s.period_grain WHEN 'month' THEN interval '1 month'
+                                                       ELSE interval '3 months' END AS step) p
+        CROSS JOIN LATERAL (SELECT CASE WHEN ((p.cur_start + p.step) AT TIME ZONE s.timezone) <= s.as_of
+                                        THEN p.cur_start ELSE p.cur_start - p.step END AS last_start) l
+        ORDER BY s.period_grain, l.last_start, s.as_of DESC, s.snapshot_id DESC));
+COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
+COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';
+COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the latest snapshot (greatest as_of) in its last complete period; small cells hidden';
+COMMENT ON VIEW segkpi.kpi_history IS 'point-in-time history for trends: each period as the latest snapshot that had just completed it saw it, with its own members; small cells hidden';
+-- The KPI views show the columns of segment_kpis (ratios rounded): same comments.
+DO $$
+DECLARE
+    v text;
+    c record;
+BEGIN
+    FOREACH v IN ARRAY ARRAY['kpi_cells', 'kpi_trends', 'kpi_latest', 'kpi_history'] LOOP
+        FOR c IN SELECT a.attname, pg_catalog.col_description('segkpi.segment_kpis'::pg_catalog.regclass, a.attnum) AS d
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = 'segkpi.segment_kpis'::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped LOOP
+            IF EXISTS (SELECT FROM pg_catalog.pg_attribute
+                        WHERE attrelid = pg_catalog.to_regclass(pg_catalog.concat('segkpi.', v))
+                          AND attname = c.attname) THEN
+                EXECUTE pg_catalog.format('COMMENT ON COLUMN segkpi.%I.%I IS %L', v, c.attname, c.d);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON COLUMN segkpi.kpi_cells.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_cells.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_cells.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_trends.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_trends.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_trends.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_latest.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_latest.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_latest.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_history.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_history.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_history.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_cells.last_complete IS 'the last complete period of its snapshot';
+GRANT SELECT ON segkpi.kpi_history TO @extowner@ WITH GRANT OPTION;
+GRANT SELECT ON segkpi.kpi_cells TO @extowner@;
+
+------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------
 
