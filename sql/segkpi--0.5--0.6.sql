@@ -21,10 +21,33 @@
 -- names left unqualified resolve in pg_catalog only (see the install script)
 SET LOCAL search_path = pg_catalog, pg_temp;
 
+
 ------------------------------------------------------------------------
 -- Customer-level table: written only by its owner, adopted by it
 ------------------------------------------------------------------------
 
+-- Customer-level tables carry the warehouse's key type, so they are made
+------------------------------------------------------------------------
+-- KPI pipeline: customer-level tables
+------------------------------------------------------------------------
+
+-- The customer-level table (customer_features, and the views over it)
+-- carries the warehouse's customer key type, so it is made when orders
+-- are bound, by a function running as the role that binds, who owns it.
+-- It is not an extension member (pg_extension_config_dump cannot register
+-- a table made after CREATE EXTENSION), so pg_dump keeps it like any
+-- table, and DROP EXTENSION ... CASCADE leaves it in the schema.
+--
+-- The install and upgrade scripts run as superuser and never touch it:
+-- a trigger or default its owner added would run as superuser.  For the
+-- same reason nothing here lets a superuser write it when it belongs to
+-- someone else (segkpi.check_writer).  Adopting an older table (the shapes
+-- of 0.1 and 0.2, or rows left by a dropped installation) happens here,
+-- when its owner binds or refreshes.
+
+-- Refuses a superuser writing a customer-level table that a role without
+-- superuser owns: the owner's triggers, defaults, rules and operators
+-- would run with superuser rights.
 CREATE FUNCTION segkpi.check_writer(rel regclass)
     RETURNS void
     LANGUAGE plpgsql STABLE
@@ -48,6 +71,9 @@ $$;
 COMMENT ON FUNCTION segkpi.check_writer(regclass) IS
     'raises 42501 when a superuser would write a customer-level table that a role without superuser owns';
 
+-- Serialises refresh, erasure and snapshot retention: a lock only roles
+-- that may change segkpi.snapshots can take (readers' locks do not
+-- conflict with it), held until the transaction ends.
 CREATE FUNCTION segkpi.lock_snapshots()
     RETURNS void
     LANGUAGE plpgsql VOLATILE
@@ -66,6 +92,17 @@ $$;
 COMMENT ON FUNCTION segkpi.lock_snapshots() IS
     'waits for (and then blocks) any refresh, erasure or change of segkpi.snapshots until the transaction ends';
 
+-- An older customer-level table, brought to the current shape by its
+-- owner (what the 0.1 -> 0.2 and 0.2 -> 0.3 upgrade scripts did as
+-- superuser before 0.6):
+--   - foreign keys to segkpi.snapshots (0.1) give way to the cascade
+--     trigger segkpi.snapshots_cascade;
+--   - a customer_segments table (0.1, 0.2) moves into
+--     customer_features.segments, its grants onto the view of that name;
+--   - rows of snapshots that no longer exist (left by an installation that
+--     was dropped) go: new snapshot numbers would collide with them.
+-- Each check reads the catalog or a few index entries; with nothing to do
+-- it costs well under a millisecond.
 CREATE FUNCTION segkpi.adopt_customer_tables()
     RETURNS void
     LANGUAGE plpgsql VOLATILE
@@ -104,7 +141,7 @@ BEGIN
                    AND cs.customer_id = f2.customer_id
                  GROUP BY 1, 2) x
          WHERE f.snapshot_id = x.snapshot_id AND f.customer_id = x.customer_id;
-        DROP VIEW IF EXISTS segkpi.segment_migration, segkpi.rfm_grid;
+        DROP VIEW IF EXISTS segkpi.rfm_grid;
         DROP TABLE segkpi.customer_segments;
         PERFORM segkpi.ensure_customer_tables(
             (SELECT a.atttypid::regtype FROM pg_attribute a
@@ -158,8 +195,7 @@ BEGIN
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
             END IF;
-            -- segment_migration reads the tables through a function: no dependency
-            DROP VIEW IF EXISTS segkpi.segment_migration, segkpi.customer_segments, segkpi.rfm_grid;
+            DROP VIEW IF EXISTS segkpi.customer_segments, segkpi.rfm_grid;
             DROP TABLE segkpi.customer_features;
         END IF;
         EXECUTE format($ddl$
@@ -201,18 +237,30 @@ BEGIN
         COMMENT ON COLUMN segkpi.customer_segments.customer_id IS 'the customer key, in the warehouse''s type';
         COMMENT ON COLUMN segkpi.customer_segments.segment IS 'the customer''s segment';
     END IF;
-    IF to_regclass('segkpi.segment_migration') IS NULL THEN
-        CREATE VIEW segkpi.segment_migration WITH (security_barrier = true) AS
-        SELECT m.* FROM (SELECT max(snapshot_id) FILTER (WHERE rn = 2) AS f,
-                                max(snapshot_id) FILTER (WHERE rn = 1) AS t
-                           FROM (SELECT snapshot_id, row_number() OVER (ORDER BY snapshot_id DESC) AS rn
-                                   FROM segkpi.snapshots) s) x,
-               LATERAL segkpi.migration(x.f, x.t) m;
-        COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous to the latest snapshot (cells below settings.min_segment_size hidden)';
+    -- (before 0.6 this view counted the moves from customer_features itself,
+    -- through a function running as the reader: a dashboard role could not
+    -- read it; now it reads the counts refresh keeps)
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = to_regclass('segkpi.segment_migration')
+                      AND pg_get_viewdef(c.oid) LIKE '%segment_migrations%') THEN
+        CREATE OR REPLACE VIEW segkpi.segment_migration WITH (security_barrier = true) AS
+        SELECT m.segmentation, m.from_segment, m.to_segment,
+               CASE WHEN NOT m.hidden THEN m.customers END AS customers,
+               m.snapshot_id, m.previous_snapshot_id, s.as_of, p.as_of AS previous_as_of, m.hidden
+          FROM segkpi.segment_migrations m
+          JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
+          LEFT JOIN segkpi.snapshots p ON p.snapshot_id = m.previous_snapshot_id
+         WHERE m.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x
+                                 ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1);
+        COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous snapshot to the latest (by as_of), counted at refresh; small cells hidden';
         COMMENT ON COLUMN segkpi.segment_migration.segmentation IS 'the segmentation';
         COMMENT ON COLUMN segkpi.segment_migration.from_segment IS 'segment in the previous snapshot, (none) when absent';
         COMMENT ON COLUMN segkpi.segment_migration.to_segment IS 'segment in the latest snapshot, (none) when absent';
-        COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move';
+        COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move; NULL when hidden';
+        COMMENT ON COLUMN segkpi.segment_migration.snapshot_id IS 'the latest snapshot (greatest as_of)';
+        COMMENT ON COLUMN segkpi.segment_migration.previous_snapshot_id IS 'the snapshot before it when it was taken';
+        COMMENT ON COLUMN segkpi.segment_migration.as_of IS 'as_of of the latest snapshot';
+        COMMENT ON COLUMN segkpi.segment_migration.previous_as_of IS 'as_of of the previous snapshot';
+        COMMENT ON COLUMN segkpi.segment_migration.hidden IS 'a small cell, or one hidden with it so that no row or column total gives it back (settings.min_segment_size)';
     END IF;
     IF to_regclass('segkpi.rfm_grid') IS NULL THEN
         CREATE VIEW segkpi.rfm_grid WITH (security_barrier = true) AS
@@ -239,6 +287,10 @@ $$;
 COMMENT ON FUNCTION segkpi.ensure_customer_tables(regtype) IS
     'creates the customer-level snapshot table (and its views) with the customer key type of the orders binding, or adopts an older one';
 
+------------------------------------------------------------------------
+-- Cascade and erasure
+------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION segkpi.snapshots_cascade() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog
@@ -258,6 +310,16 @@ $$;
 COMMENT ON FUNCTION segkpi.snapshots_cascade() IS
     'deleting or truncating snapshots removes their customer-level rows (the cascade a foreign key would do)';
 
+-- Right to erasure.  Serialised with refresh (segkpi.lock_snapshots), so
+-- a refresh in flight finishes first and its snapshot is erased too, and
+-- one starting later does not see the customer's old rows (it reads the
+-- warehouse, where the customer must be erased as well).  The key type is
+-- the table's own, so it works whether or not orders are still bound.
+-- Besides the customer's rows it removes what would identify them in the
+-- aggregates: the KPI rows of a segment, and the k-means model of a
+-- snapshot holding a cluster, that had fewer members than
+-- greatest(settings.min_segment_size, 2) with them.  Larger aggregates
+-- are not recomputed: they keep the customer's share of sums and counts.
 CREATE OR REPLACE FUNCTION segkpi.erase_customer(customer anyelement)
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE
@@ -317,7 +379,156 @@ COMMENT ON FUNCTION segkpi.erase_customer(anyelement) IS
     'right to erasure: deletes a customer from every customer-level row segkpi keeps, and the KPI rows and k-means models of segments too small to hide them; returns the customer-level rows deleted (larger aggregates are not recomputed)';
 
 ------------------------------------------------------------------------
--- Refresh: the snapshot lock, rules locked, adoption first
+-- Segment migration kept as counts, small cells hidden
+------------------------------------------------------------------------
+
+------------------------------------------------------------------------
+-- KPI pipeline: segment migration, kept as counts
+------------------------------------------------------------------------
+
+-- How many customers moved from each segment to each other one between a
+-- snapshot and the one before it (by as_of), counted when the snapshot is
+-- taken.  Aggregates only, so the dashboard view over it needs no access
+-- to customer-level rows.  "(none)" stands for a customer in only one of
+-- the two snapshots.
+CREATE TABLE segkpi.segment_migrations (
+    snapshot_id          bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+    previous_snapshot_id bigint NOT NULL,
+    segmentation         text NOT NULL,
+    from_segment         text NOT NULL,
+    to_segment           text NOT NULL,
+    customers            bigint NOT NULL,
+    hidden               boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (snapshot_id, segmentation, from_segment, to_segment)
+);
+COMMENT ON TABLE segkpi.segment_migrations IS
+    'customers per (segmentation, from segment, to segment) between each snapshot and the one before it by as_of, counted at refresh';
+COMMENT ON COLUMN segkpi.segment_migrations.snapshot_id IS 'the later snapshot';
+COMMENT ON COLUMN segkpi.segment_migrations.previous_snapshot_id IS 'the snapshot before it (greatest as_of below its as_of, when it was taken)';
+COMMENT ON COLUMN segkpi.segment_migrations.segmentation IS 'the segmentation';
+COMMENT ON COLUMN segkpi.segment_migrations.from_segment IS 'segment in the previous snapshot, (none) when absent there';
+COMMENT ON COLUMN segkpi.segment_migrations.to_segment IS 'segment in the later snapshot, (none) when absent there';
+COMMENT ON COLUMN segkpi.segment_migrations.customers IS 'customers making this move';
+COMMENT ON COLUMN segkpi.segment_migrations.hidden IS 'hidden from dashboards: a small cell, or one hidden with it so that no row or column total gives a small one back';
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_migrations', '');
+
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_migrations TO @extowner@;
+
+-- Small-cell hiding of one snapshot's migration matrices (one per
+-- segmentation), with k = settings.min_segment_size: a cell of 1 .. k - 1
+-- customers is hidden; then, until nothing changes, any row (from
+-- segment) or column (to segment) whose hidden cells number one, or hold
+-- fewer than k customers together, also hides its smallest shown cell.
+-- Row and column totals are segment sizes, which the KPI views show, so
+-- a single hidden cell in a row could be computed back from them.
+CREATE FUNCTION segkpi.hide_migration_cells(sid bigint)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    k integer := (SELECT s.min_segment_size FROM segkpi.settings s);
+    changed bigint;
+BEGIN
+    UPDATE segkpi.segment_migrations m SET hidden = m.customers BETWEEN 1 AND k - 1
+     WHERE m.snapshot_id = sid AND m.hidden IS DISTINCT FROM (m.customers BETWEEN 1 AND k - 1);
+    LOOP
+        WITH lines AS (
+            SELECT m.segmentation, 'from' AS side, m.from_segment AS seg,
+                   count(*) FILTER (WHERE m.hidden) AS n, coalesce(sum(m.customers) FILTER (WHERE m.hidden), 0) AS c
+              FROM segkpi.segment_migrations m WHERE m.snapshot_id = sid GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT m.segmentation, 'to', m.to_segment,
+                   count(*) FILTER (WHERE m.hidden), coalesce(sum(m.customers) FILTER (WHERE m.hidden), 0)
+              FROM segkpi.segment_migrations m WHERE m.snapshot_id = sid GROUP BY 1, 2, 3
+        ),
+        weak AS (
+            SELECT l.* FROM lines l WHERE l.n > 0 AND (l.n = 1 OR l.c < k)
+        ),
+        pick AS (
+            SELECT DISTINCT ON (w.segmentation, w.side, w.seg) m.segmentation, m.from_segment, m.to_segment
+              FROM weak w
+              JOIN segkpi.segment_migrations m
+                ON m.snapshot_id = sid AND m.segmentation = w.segmentation AND NOT m.hidden
+               AND ((w.side = 'from' AND m.from_segment = w.seg) OR (w.side = 'to' AND m.to_segment = w.seg))
+             ORDER BY w.segmentation, w.side, w.seg, m.customers, m.from_segment, m.to_segment
+        )
+        UPDATE segkpi.segment_migrations m SET hidden = true
+          FROM pick p
+         WHERE m.snapshot_id = sid AND m.segmentation = p.segmentation
+           AND m.from_segment = p.from_segment AND m.to_segment = p.to_segment;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        EXIT WHEN changed = 0;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segkpi.hide_migration_cells(bigint) IS
+    'marks the migration cells of a snapshot that dashboards must not see (small ones, and enough others per row and column)';
+
+-- Counted in one merge of the two snapshots' rows on the customer key
+-- (both in key order in the primary key); segmentations are matched by
+-- name, so one added or dropped between the snapshots shows everybody
+-- moving from or to (none).
+CREATE FUNCTION segkpi.store_migration(sid bigint)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+    SET enable_hashjoin = off
+    SET enable_sort = off
+AS $$
+DECLARE
+    cur segkpi.snapshots;
+    prev segkpi.snapshots;
+    names text[];
+BEGIN
+    SELECT * INTO cur FROM segkpi.snapshots s WHERE s.snapshot_id = sid;
+    SELECT * INTO prev FROM segkpi.snapshots s
+     WHERE (s.as_of, s.snapshot_id) < (cur.as_of, cur.snapshot_id)
+     ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1;
+    IF prev IS NULL OR to_regclass('segkpi.customer_features') IS NULL THEN
+        RETURN;
+    END IF;
+    names := ARRAY(SELECT DISTINCT u FROM unnest(prev.segmentations || cur.segmentations) u ORDER BY 1);
+    INSERT INTO segkpi.segment_migrations
+        (snapshot_id, previous_snapshot_id, segmentation, from_segment, to_segment, customers)
+    SELECT sid, prev.snapshot_id, u.name, coalesce(a.segments[u.pa], '(none)'), coalesce(b.segments[u.pb], '(none)'),
+           count(*)
+      FROM (SELECT f.customer_id, f.segments FROM segkpi.customer_features f WHERE f.snapshot_id = prev.snapshot_id) a
+      FULL JOIN (SELECT f.customer_id, f.segments FROM segkpi.customer_features f WHERE f.snapshot_id = sid) b
+        ON a.customer_id = b.customer_id
+     CROSS JOIN LATERAL unnest(names, ARRAY(SELECT array_position(prev.segmentations, n) FROM unnest(names) n),
+                               ARRAY(SELECT array_position(cur.segmentations, n) FROM unnest(names) n)) AS u(name, pa, pb)
+     WHERE a.segments[u.pa] IS NOT NULL OR b.segments[u.pb] IS NOT NULL
+     GROUP BY 3, 4, 5;
+    PERFORM segkpi.hide_migration_cells(sid);
+END
+$$;
+COMMENT ON FUNCTION segkpi.store_migration(bigint) IS
+    'counts the customers moving between segments from the previous snapshot to this one (used by segkpi.refresh)';
+
+-- A change of settings.min_segment_size marks the migration cells anew.
+CREATE FUNCTION segkpi.settings_rehide() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    sid bigint;
+BEGIN
+    IF NEW.min_segment_size IS DISTINCT FROM OLD.min_segment_size THEN
+        FOR sid IN SELECT DISTINCT m.snapshot_id FROM segkpi.segment_migrations m LOOP
+            PERFORM segkpi.hide_migration_cells(sid);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segkpi.settings_rehide() IS
+    'marks the hidden migration cells of every snapshot again when settings.min_segment_size changes';
+CREATE TRIGGER settings_rehide AFTER UPDATE ON segkpi.settings
+    FOR EACH ROW EXECUTE FUNCTION segkpi.settings_rehide();
+
+------------------------------------------------------------------------
+-- Refresh: the snapshot lock, rules locked, adoption first, migration counted
 ------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.now(), progress boolean DEFAULT false)
@@ -772,6 +983,12 @@ BEGIN
     END LOOP;
     stage_times := stage_times || jsonb_build_object('kpis', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN RAISE NOTICE 'refresh: KPIs in % s', stage_times -> 'kpis'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 7: segment migration from the previous snapshot, as counts
+    PERFORM segkpi.store_migration(sid);
+    stage_times := stage_times || jsonb_build_object('migration', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: segment migration in % s', stage_times -> 'migration'; END IF;
 
     UPDATE segkpi.snapshots SET stages = stage_times WHERE snapshot_id = sid;
     RETURN sid;
@@ -781,17 +998,10 @@ COMMENT ON FUNCTION segkpi.refresh(timestamptz, boolean) IS
     'takes a snapshot of every active segmentation as of a time, in one transaction; returns the snapshot id';
 
 ------------------------------------------------------------------------
--- Views that hide small segments are security barriers
+-- KPI views: latest = greatest as_of, complete periods, history, complementary hiding
 ------------------------------------------------------------------------
 
-ALTER VIEW segkpi.kpi_trends SET (security_barrier = true);
-ALTER VIEW segkpi.kpi_latest SET (security_barrier = true);
 ALTER VIEW segkpi.cluster_profiles SET (security_barrier = true);
-
-------------------------------------------------------------------------
--- KPI views: latest = greatest as_of, complete periods, point-in-time
--- history, complementary small-cell hiding
-------------------------------------------------------------------------
 
 ------------------------------------------------------------------------
 -- KPI pipeline: views for dashboards (aggregates only; small segments hidden)
@@ -872,6 +1082,7 @@ SELECT f.snapshot_id, f.segmentation, f.segment, f.period_start, f.period_end,
        f.last_complete
   FROM flagged f
   LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true;
+
 -- The latest snapshot (greatest as_of; ties: highest id): its members'
 -- KPIs in every period, back to the first (a cohort view: today's members
 -- in the past), the current period included and flagged incomplete.
@@ -885,6 +1096,7 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
   FROM segkpi.kpi_cells c
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
+
 -- The latest snapshot's last complete period.
 CREATE OR REPLACE VIEW segkpi.kpi_latest WITH (security_barrier = true) AS
 SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
@@ -897,6 +1109,7 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
    AND c.last_complete;
+
 -- Point-in-time history, for trend charts: every period as the snapshot
 -- that had just completed it saw it, with that snapshot's own members.  A
 -- snapshot's last complete period is the latest one ending at or before
@@ -921,6 +1134,7 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
         CROSS JOIN LATERAL (SELECT CASE WHEN ((p.cur_start + p.step) AT TIME ZONE s.timezone) <= s.as_of
                                         THEN p.cur_start ELSE p.cur_start - p.step END AS last_start) l
         ORDER BY s.period_grain, l.last_start, s.as_of DESC, s.snapshot_id DESC));
+
 COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
 COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';
 COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the latest snapshot (greatest as_of) in its last complete period; small cells hidden';
@@ -961,6 +1175,81 @@ GRANT SELECT ON segkpi.kpi_history TO @extowner@ WITH GRANT OPTION;
 GRANT SELECT ON segkpi.kpi_cells TO @extowner@;
 
 ------------------------------------------------------------------------
+-- Dashboard access in one step
+------------------------------------------------------------------------
+
+------------------------------------------------------------------------
+-- Dashboard access: one step gives a role every aggregate view
+------------------------------------------------------------------------
+
+-- The views a dashboard reads: aggregates only, small cells hidden.  The
+-- customer-level objects (customer_features, customer_segments) are not
+-- among them; rfm_grid and segment_migration exist once orders are bound.
+CREATE FUNCTION segkpi.dashboard_views()
+    RETURNS SETOF regclass
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog
+BEGIN ATOMIC
+    SELECT c.oid::regclass
+      FROM pg_class c
+     WHERE c.relnamespace = 'segkpi'::regnamespace AND c.relkind = 'v'
+       AND c.relname = ANY (ARRAY['kpi_latest', 'kpi_trends', 'kpi_history', 'before_after', 'cluster_profiles',
+                                  'rfm_grid', 'segment_migration']::name[])
+     ORDER BY c.relname;
+END;
+COMMENT ON FUNCTION segkpi.dashboard_views() IS
+    'the aggregate views a dashboard role may read (segkpi.grant_dashboard_access grants them)';
+
+-- Run by the extension's owner (or a role holding the same grant options):
+-- USAGE on the schema and SELECT on every dashboard view; nothing
+-- customer-level.  Run it again after binding orders for the first time
+-- or after a change of the customer key type (rfm_grid and
+-- segment_migration are made then).
+CREATE FUNCTION segkpi.grant_dashboard_access(role regrole)
+    RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    v regclass;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA segkpi TO %s', role);
+    RETURN NEXT 'USAGE ON SCHEMA segkpi';
+    FOR v IN SELECT segkpi.dashboard_views() LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
+        RETURN NEXT format('SELECT ON %s', v);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segkpi.grant_dashboard_access(regrole) IS
+    'gives a role USAGE on schema segkpi and SELECT on every dashboard view (aggregates only); returns what it granted';
+
+CREATE FUNCTION segkpi.revoke_dashboard_access(role regrole)
+    RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    v regclass;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    FOR v IN SELECT segkpi.dashboard_views() LOOP
+        EXECUTE format('REVOKE SELECT ON %s FROM %s', v, role);
+        RETURN NEXT format('SELECT ON %s', v);
+    END LOOP;
+    EXECUTE format('REVOKE USAGE ON SCHEMA segkpi FROM %s', role);
+    RETURN NEXT 'USAGE ON SCHEMA segkpi';
+END
+$$;
+COMMENT ON FUNCTION segkpi.revoke_dashboard_access(regrole) IS
+    'takes back what segkpi.grant_dashboard_access gave a role; returns what it revoked';
+
+------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------
 
@@ -972,10 +1261,26 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.check_writer(regclass),
     segkpi.lock_snapshots(),
     segkpi.adopt_customer_tables(),
+    segkpi.hide_migration_cells(bigint),
+    segkpi.store_migration(bigint),
+    segkpi.grant_dashboard_access(regrole),
+    segkpi.revoke_dashboard_access(regrole),
     segkpi.rfm_rules_guard(),
     segkpi.settings_replace(),
-    segkpi.snapshots_cascade()
+    segkpi.snapshots_cascade(),
+    segkpi.settings_rehide()
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    segkpi.binding_spec(text),
+    segkpi.binding_types(text),
+    segkpi.check_writer(regclass),
+    segkpi.lock_snapshots(),
+    segkpi.adopt_customer_tables(),
+    segkpi.hide_migration_cells(bigint),
+    segkpi.store_migration(bigint),
+    segkpi.grant_dashboard_access(regrole),
+    segkpi.revoke_dashboard_access(regrole)
+    TO @extowner@;
 -- 0.2 granted the trigger function to the installing role; when that role
 -- also owns it (a superuser installed), its own privilege stays
 DO $$
@@ -987,10 +1292,3 @@ BEGIN
     END IF;
 END
 $$;
-GRANT EXECUTE ON FUNCTION
-    segkpi.binding_spec(text),
-    segkpi.binding_types(text),
-    segkpi.check_writer(regclass),
-    segkpi.lock_snapshots(),
-    segkpi.adopt_customer_tables()
-    TO @extowner@;

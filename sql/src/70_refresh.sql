@@ -576,6 +576,12 @@ BEGIN
     END LOOP;
     stage_times := stage_times || jsonb_build_object('kpis', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN RAISE NOTICE 'refresh: KPIs in % s', stage_times -> 'kpis'; END IF;
+    t_stage := clock_timestamp();
+
+    -- stage 7: segment migration from the previous snapshot, as counts
+    PERFORM segkpi.store_migration(sid);
+    stage_times := stage_times || jsonb_build_object('migration', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: segment migration in % s', stage_times -> 'migration'; END IF;
 
     UPDATE segkpi.snapshots SET stages = stage_times WHERE snapshot_id = sid;
     RETURN sid;
