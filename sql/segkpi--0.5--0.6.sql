@@ -417,10 +417,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_migrations TO @
 -- Small-cell hiding of one snapshot's migration matrices (one per
 -- segmentation), with k = settings.min_segment_size: a cell of 1 .. k - 1
 -- customers is hidden; then, until nothing changes, any row (from
--- segment) or column (to segment) whose hidden cells number one, or hold
--- fewer than k customers together, also hides its smallest shown cell.
--- Row and column totals are segment sizes, which the KPI views show, so
--- a single hidden cell in a row could be computed back from them.
+-- segment) or column (to segment), or the whole matrix, whose hidden
+-- cells number one, or hold fewer than k customers together, also hides
+-- its smallest shown cell.  Row and column totals are segment sizes and
+-- the matrix total the customers of both snapshots, which the KPI views
+-- show, so a single hidden cell in any of them could be computed back.
 CREATE FUNCTION segkpi.hide_migration_cells(sid bigint)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
@@ -441,6 +442,10 @@ BEGIN
             SELECT m.segmentation, 'to', m.to_segment,
                    count(*) FILTER (WHERE m.hidden), coalesce(sum(m.customers) FILTER (WHERE m.hidden), 0)
               FROM segkpi.segment_migrations m WHERE m.snapshot_id = sid GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT m.segmentation, 'all', '',
+                   count(*) FILTER (WHERE m.hidden), coalesce(sum(m.customers) FILTER (WHERE m.hidden), 0)
+              FROM segkpi.segment_migrations m WHERE m.snapshot_id = sid GROUP BY 1
         ),
         weak AS (
             SELECT l.* FROM lines l WHERE l.n > 0 AND (l.n = 1 OR l.c < k)
@@ -450,7 +455,8 @@ BEGIN
               FROM weak w
               JOIN segkpi.segment_migrations m
                 ON m.snapshot_id = sid AND m.segmentation = w.segmentation AND NOT m.hidden
-               AND ((w.side = 'from' AND m.from_segment = w.seg) OR (w.side = 'to' AND m.to_segment = w.seg))
+               AND (w.side = 'all' OR (w.side = 'from' AND m.from_segment = w.seg)
+                    OR (w.side = 'to' AND m.to_segment = w.seg))
              ORDER BY w.segmentation, w.side, w.seg, m.customers, m.from_segment, m.to_segment
         )
         UPDATE segkpi.segment_migrations m SET hidden = true
