@@ -31,8 +31,9 @@ UPDATE segkpi.settings SET period_grain = 'month', min_segment_size = 0;
 
 -- "Latest" is the greatest as_of, not the newest row: a backfilled
 -- snapshot (March 1st, taken second) does not replace April 1st.
-SELECT segkpi.refresh('2024-04-01') AS april, segkpi.refresh('2024-03-01') AS backfill;
-SELECT DISTINCT snapshot_id, as_of FROM segkpi.kpi_latest;
+SELECT segkpi.refresh('2024-04-01') AS april, segkpi.refresh('2024-03-01') AS backfill \gset
+SELECT :backfill > :april AS backfill_is_newer;
+SELECT DISTINCT snapshot_id = :april AS is_april, as_of FROM segkpi.kpi_latest;
 
 -- April 1st ends March, so March is the last complete period.  Segment A
 -- in March: 5 customers, 4 active (1 2 7 8), revenue 100 + 50 + 10 + 20;
@@ -43,15 +44,15 @@ SELECT segment, period_start, complete, customers, active_customers, revenue,
 
 -- A refresh in mid-April: April is under way, flagged incomplete in
 -- kpi_trends; kpi_latest still shows March (now from this snapshot).
-SELECT segkpi.refresh('2024-04-15') AS mid_april;
+SELECT segkpi.refresh('2024-04-15') AS mid_april \gset
 SELECT period_start, complete, customers, active_customers, revenue
   FROM segkpi.kpi_trends WHERE segment = '(all)' ORDER BY period_start;
-SELECT DISTINCT snapshot_id, period_start, complete FROM segkpi.kpi_latest;
+SELECT DISTINCT snapshot_id = :mid_april AS is_mid_april, period_start, complete FROM segkpi.kpi_latest;
 
 -- Point-in-time history: each period from the latest snapshot that had
 -- just completed it.  February: only the March 1st snapshot; March:
 -- April 1st and April 15th both end with it, the later wins.
-SELECT period_start, snapshot_id, as_of, customers FROM segkpi.kpi_history
+SELECT period_start, as_of, customers FROM segkpi.kpi_history
  WHERE segment = '(all)' ORDER BY period_start;
 
 -- Small cells, k = 2: in March B has one active customer (5) and C one
@@ -65,7 +66,8 @@ SELECT segment, hidden, customers, active_customers, revenue
 -- Migration from April 1st to April 15th: nobody moved.  C -> C (1) is
 -- small; hidden alone, the matrix total minus the rest would give it back,
 -- so the smallest shown cell, B -> B, is hidden too.
-SELECT snapshot_id, previous_snapshot_id, from_segment, to_segment, customers, hidden
+SELECT snapshot_id = :mid_april AS to_mid_april, previous_snapshot_id = :april AS from_april,
+       from_segment, to_segment, customers, hidden
   FROM segkpi.segment_migration ORDER BY from_segment, to_segment;
 
 -- One step gives a dashboard role every aggregate view, nothing customer-level.
@@ -93,3 +95,18 @@ SELECT has_schema_privilege('regress_segkpi_dash', 'segkpi', 'USAGE') AS usage_l
        has_table_privilege('regress_segkpi_dash', 'segkpi.kpi_latest', 'SELECT') AS select_left;
 DROP ROLE regress_segkpi_dash;
 UPDATE segkpi.settings SET min_segment_size = 0;
+
+-- Retention: keep the latest snapshot's customer rows; the older ones
+-- lose theirs but keep their KPIs and migration counts, so the history
+-- and the migration view are unchanged.
+SELECT sqlerr($$SELECT segkpi.prune_snapshots()$$);
+SELECT sqlerr($$SELECT segkpi.prune_snapshots(keep_last => 0)$$);
+SELECT segkpi.prune_snapshots(keep_last => 1) AS pruned;
+SELECT snapshot_id = :mid_april AS is_mid_april, count(*) FROM segkpi.customer_features GROUP BY 1;
+SELECT period_start, as_of, customers FROM segkpi.kpi_history WHERE segment = '(all)' ORDER BY period_start;
+SELECT count(*) AS migration_rows FROM segkpi.segment_migration;
+-- erasure then reaches only the rows that are left
+SELECT segkpi.erase_customer(6::bigint) AS rows_erased;
+-- and whole snapshots can go too
+SELECT segkpi.prune_snapshots(keep_last => 1, customer_level_only => false) AS pruned;
+SELECT count(*) AS snapshots_left FROM segkpi.snapshots;

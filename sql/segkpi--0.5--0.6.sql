@@ -26,7 +26,6 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 -- Customer-level table: written only by its owner, adopted by it
 ------------------------------------------------------------------------
 
--- Customer-level tables carry the warehouse's key type, so they are made
 ------------------------------------------------------------------------
 -- KPI pipeline: customer-level tables
 ------------------------------------------------------------------------
@@ -1003,6 +1002,26 @@ $$;
 COMMENT ON FUNCTION segkpi.refresh(timestamptz, boolean) IS
     'takes a snapshot of every active segmentation as of a time, in one transaction; returns the snapshot id';
 
+-- CASE expression naming the segment of a row of alias under a rule segmentation.
+CREATE OR REPLACE FUNCTION segkpi.rule_case(segmentation text, alias text, allowed name[])
+    RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    r record;
+    sql text := 'CASE';
+BEGIN
+    FOR r IN SELECT * FROM segkpi.segment_rules sr WHERE sr.segmentation = rule_case.segmentation ORDER BY rule_order LOOP
+        sql := sql || format(' WHEN %s THEN %L', segkpi.rule_predicate(r.conditions, alias, allowed), r.segment);
+    END LOOP;
+    -- no rules: everybody is Other ("CASE ELSE ... END" is not SQL)
+    RETURN CASE WHEN sql = 'CASE' THEN '''Other''' ELSE sql || ' ELSE ''Other'' END' END;
+END
+$$;
+COMMENT ON FUNCTION segkpi.rule_case(text, text, name[]) IS
+    'CASE expression of a rule segmentation: first matching rule, else Other';
+
 ------------------------------------------------------------------------
 -- KPI views: latest = greatest as_of, complete periods, history, complementary hiding
 ------------------------------------------------------------------------
@@ -1298,3 +1317,155 @@ BEGIN
     END IF;
 END
 $$;
+------------------------------------------------------------------------
+-- Rules checked when written; snapshot retention
+------------------------------------------------------------------------
+
+-- Customer-level tables carry the warehouse's key type, so they are made
+------------------------------------------------------------------------
+-- Rule segmentations: rules checked when written
+------------------------------------------------------------------------
+
+-- A rule's conditions are checked as the row is written, so a typo fails
+-- there, naming the rule, instead of silently matching nobody:
+--   - each condition is a non-empty list of scalar values, or an object
+--     with "min" and/or "max" numbers (min <= max) and nothing else;
+--   - once customers are bound, each attribute is a bound attribute
+--     (42703), and a range is only allowed on a numeric one (42804): a
+--     range on text would compare as text ('1000' < '50').
+-- Refresh checks the rules against the bindings again, since a binding can
+-- change after the rules were written.
+CREATE FUNCTION segkpi.check_rule(segmentation text, rule_order integer, conditions jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    bc segkpi.bindings;
+    attr text;
+    cond jsonb;
+    what text := format('rule %s of segmentation "%s"', rule_order, segmentation);
+    t regtype;
+BEGIN
+    SELECT * INTO bc FROM segkpi.bindings b WHERE b.source = 'customers';
+    FOR attr, cond IN SELECT * FROM jsonb_each(conditions) LOOP
+        IF jsonb_typeof(cond) = 'array' THEN
+            IF jsonb_array_length(cond) = 0 THEN
+                RAISE EXCEPTION '%: the list of values for "%" is empty', what, attr
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'An empty list matches nobody; leave the attribute out to match everybody.';
+            END IF;
+            IF EXISTS (SELECT FROM jsonb_array_elements(cond) v WHERE jsonb_typeof(v) IN ('array', 'object', 'null')) THEN
+                RAISE EXCEPTION '%: the list for "%" may hold only strings, numbers and booleans', what, attr
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        ELSIF jsonb_typeof(cond) = 'object' THEN
+            IF NOT (cond ? 'min' OR cond ? 'max')
+               OR EXISTS (SELECT FROM jsonb_object_keys(cond) k WHERE k NOT IN ('min', 'max')) THEN
+                RAISE EXCEPTION '%: the range for "%" must be {"min": .., "max": ..} (either may be left out)', what, attr
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF (cond ? 'min' AND jsonb_typeof(cond -> 'min') <> 'number')
+               OR (cond ? 'max' AND jsonb_typeof(cond -> 'max') <> 'number') THEN
+                RAISE EXCEPTION '%: the bounds of "%" must be numbers', what, attr
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF (cond ->> 'min')::numeric > (cond ->> 'max')::numeric THEN
+                RAISE EXCEPTION '%: the range for "%" has min % above max %', what, attr, cond -> 'min', cond -> 'max'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        ELSE
+            RAISE EXCEPTION '%: the condition on "%" must be a list of values or {"min": .., "max": ..}', what, attr
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        CONTINUE WHEN bc IS NULL;
+        IF NOT attr::name = ANY (bc.attributes) THEN
+            RAISE EXCEPTION '%: "%" is not a bound customer attribute', what, attr
+                USING ERRCODE = 'undefined_column',
+                      HINT = format('Bound attributes: %s.', coalesce(nullif(array_to_string(bc.attributes, ', '), ''), 'none'));
+        END IF;
+        IF jsonb_typeof(cond) = 'object' THEN
+            SELECT a.atttypid::regtype INTO t FROM pg_attribute a
+             WHERE a.attrelid = bc.relation AND a.attname = attr AND a.attnum > 0 AND NOT a.attisdropped;
+            IF t IS NOT NULL AND NOT t::text = ANY (segkpi.binding_types('n')) THEN
+                RAISE EXCEPTION '%: "%" has type %, so it cannot take a range', what, attr, t
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = 'Ranges compare numbers; list the values of a text attribute instead.';
+            END IF;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segkpi.check_rule(text, integer, jsonb) IS
+    'raises an error naming the rule when its conditions are malformed or name an attribute the bindings lack';
+
+CREATE FUNCTION segkpi.segment_rules_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    PERFORM segkpi.check_rule(NEW.segmentation, NEW.rule_order, NEW.conditions);
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION segkpi.segment_rules_check() IS 'checks each rule of segkpi.segment_rules as it is written';
+CREATE TRIGGER segment_rules_check BEFORE INSERT OR UPDATE ON segkpi.segment_rules
+    FOR EACH ROW EXECUTE FUNCTION segkpi.segment_rules_check();
+
+REVOKE EXECUTE ON FUNCTION segkpi.check_rule(text, integer, jsonb), segkpi.segment_rules_check() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.check_rule(text, integer, jsonb) TO @extowner@;
+
+------------------------------------------------------------------------
+-- KPI pipeline: snapshot retention
+------------------------------------------------------------------------
+
+-- A daily refresh of a million customers adds a million rows a day to
+-- customer_features.  prune_snapshots keeps a snapshot when it is among
+-- the keep_last latest (by as_of) or younger than keep_for (as_of after
+-- now() - keep_for); of the others it removes the customer-level rows
+-- only (their KPIs, models and migration counts stay, so trends and
+-- history keep them), or, with customer_level_only => false, the whole
+-- snapshot.  Serialised with refresh and erasure.  Schedule it next to
+-- refresh, e.g. SELECT segkpi.prune_snapshots(keep_last => 7).
+CREATE FUNCTION segkpi.prune_snapshots(keep_last integer DEFAULT NULL, keep_for interval DEFAULT NULL,
+                                       customer_level_only boolean DEFAULT true)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    doomed bigint[];
+BEGIN
+    IF keep_last IS NULL AND keep_for IS NULL THEN
+        RAISE EXCEPTION 'give keep_last, keep_for or both' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF keep_last < 1 THEN
+        RAISE EXCEPTION 'keep_last must be at least 1 (got %)', keep_last USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'The next refresh counts segment migration against the latest snapshot''s customers.';
+    END IF;
+    IF keep_for < interval '0' THEN
+        RAISE EXCEPTION 'keep_for must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM segkpi.lock_snapshots();
+    doomed := ARRAY(
+        SELECT s.snapshot_id
+          FROM (SELECT s.*, row_number() OVER (ORDER BY s.as_of DESC, s.snapshot_id DESC) AS rank
+                  FROM segkpi.snapshots s) s
+         WHERE (keep_last IS NULL OR s.rank > keep_last)
+           AND (keep_for IS NULL OR s.as_of < now() - keep_for));
+    IF customer_level_only THEN
+        IF to_regclass('segkpi.customer_features') IS NOT NULL THEN
+            PERFORM segkpi.check_writer('segkpi.customer_features');
+            DELETE FROM segkpi.customer_features f WHERE f.snapshot_id = ANY (doomed);
+        END IF;
+    ELSE
+        DELETE FROM segkpi.snapshots s WHERE s.snapshot_id = ANY (doomed);
+    END IF;
+    RETURN cardinality(doomed);
+END
+$$;
+COMMENT ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) IS
+    'keeps the keep_last latest snapshots and those younger than keep_for; of the others removes the customer-level rows (or, customer_level_only => false, everything); returns how many snapshots it pruned';
+
+REVOKE EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) TO @extowner@;

@@ -95,7 +95,8 @@ BEGIN
     FOR r IN SELECT * FROM segkpi.segment_rules sr WHERE sr.segmentation = rule_case.segmentation ORDER BY rule_order LOOP
         sql := sql || format(' WHEN %s THEN %L', segkpi.rule_predicate(r.conditions, alias, allowed), r.segment);
     END LOOP;
-    RETURN sql || ' ELSE ''Other'' END';
+    -- no rules: everybody is Other ("CASE ELSE ... END" is not SQL)
+    RETURN CASE WHEN sql = 'CASE' THEN '''Other''' ELSE sql || ' ELSE ''Other'' END' END;
 END
 $$;
 COMMENT ON FUNCTION segkpi.rule_case(text, text, name[]) IS

@@ -26,7 +26,8 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.lock_snapshots(),
     segkpi.adopt_customer_tables(),
     segkpi.hide_migration_cells(bigint),
-    segkpi.store_migration(bigint)
+    segkpi.store_migration(bigint),
+    segkpi.check_rule(text, integer, jsonb)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.binding_column_type(regclass, name, text, text[]),
@@ -50,7 +51,8 @@ GRANT EXECUTE ON FUNCTION
     segkpi.lock_snapshots(),
     segkpi.adopt_customer_tables(),
     segkpi.hide_migration_cells(bigint),
-    segkpi.store_migration(bigint)
+    segkpi.store_migration(bigint),
+    segkpi.check_rule(text, integer, jsonb)
     TO @extowner@;
 
 -- Trigger functions fire whatever their EXECUTE privilege; nobody needs to
@@ -59,7 +61,8 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.rfm_rules_guard(),
     segkpi.settings_replace(),
     segkpi.snapshots_cascade(),
-    segkpi.settings_rehide()
+    segkpi.settings_rehide(),
+    segkpi.segment_rules_check()
     FROM PUBLIC;
 
 -- The owner may empty the history as the README says (TRUNCATE
