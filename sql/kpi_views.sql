@@ -70,6 +70,15 @@ SELECT snapshot_id = :mid_april AS to_mid_april, previous_snapshot_id = :april A
        from_segment, to_segment, customers, hidden
   FROM segkpi.segment_migration ORDER BY from_segment, to_segment;
 
+-- The RFM grid hides the same way: no hidden cell alone, and the hidden
+-- ones hold at least k customers together (counted here from the rows).
+SELECT count(*) FILTER (WHERE g.hidden) AS hidden_cells,
+       count(*) FILTER (WHERE g.hidden AND c.n < 2) AS small_cells,
+       coalesce(sum(c.n) FILTER (WHERE g.hidden), 0) AS hidden_customers
+  FROM segkpi.rfm_grid g
+  JOIN (SELECT r, f, count(*) AS n FROM segkpi.customer_features
+         WHERE snapshot_id = :mid_april GROUP BY r, f) c USING (r, f);
+
 -- One step gives a dashboard role every aggregate view, nothing customer-level.
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_segkpi_dash;

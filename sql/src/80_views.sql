@@ -19,6 +19,18 @@
 -- until it does (complementary suppression).  When no such set exists,
 -- every segment of the group is hidden; "(all)" is hidden when it is small
 -- itself.  A hidden row keeps its keys and flags; its measures are NULL.
+-- Whether a set of hidden cells is safe to leave hidden beside a total:
+-- at least two cells, at least k customers together, and no active
+-- customers among them or at least k (so no one customer's purchases can
+-- be told from the rest).  The views below add the smallest shown cells
+-- to the hidden ones until the set is safe.
+CREATE FUNCTION segkpi.hidden_set_safe(cells bigint, customers numeric, active numeric, k integer)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN cells >= 2 AND customers >= k AND (active = 0 OR active >= k);
+COMMENT ON FUNCTION segkpi.hidden_set_safe(bigint, numeric, numeric, integer) IS
+    'true when hidden cells are at least two, hold at least k customers together and no or at least k active ones';
+
 CREATE VIEW segkpi.kpi_cells WITH (security_barrier = true) AS
 WITH cells AS (
     SELECT k.*, s.as_of, s.timezone, st.min_segment_size AS min_size,
@@ -46,11 +58,10 @@ hiding AS (
     -- hide_upto: how many of the smallest visible segments join the hidden ones
     SELECT r.*,
            CASE WHEN r.n_small = 0 THEN 0
-                WHEN r.n_small >= 2 AND r.c_small >= r.min_size
-                     AND (r.a_small = 0 OR r.a_small >= r.min_size) THEN 0
+                WHEN segkpi.hidden_set_safe(r.n_small, r.c_small, r.a_small, r.min_size) THEN 0
                 ELSE coalesce(min(r.v_rank) FILTER (
-                         WHERE r.n_small + r.v_rank >= 2 AND r.c_small + r.v_customers >= r.min_size
-                           AND (r.a_small + r.v_active = 0 OR r.a_small + r.v_active >= r.min_size)) OVER grp,
+                         WHERE segkpi.hidden_set_safe(r.n_small + r.v_rank, r.c_small + r.v_customers,
+                                                      r.a_small + r.v_active, r.min_size)) OVER grp,
                          2147483647)
            END AS hide_upto
       FROM running r
@@ -243,20 +254,53 @@ REVOKE EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(tim
 GRANT EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(timestamptz, boolean),
     segkpi.bind(text, regclass, jsonb, name[]) TO @extowner@;
 
+-- k-means clusters of the latest snapshot (greatest as_of) in original
+-- units.  A cluster of 1 .. k - 1 customers is hidden, with the smallest
+-- shown ones until the hidden set is safe (cluster sizes add up to the
+-- customers fitted).
 CREATE VIEW segkpi.cluster_profiles WITH (security_barrier = true) AS
-SELECT m.snapshot_id, m.segmentation, 'Cluster ' || c.cluster AS segment, c.size AS customers,
-       (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
-          FROM unnest(m.features, c.centroid) AS u(feature, value)) AS centroid,
-       round(c.wcss::numeric, 4) AS wcss
-  FROM segkpi.segment_models m, LATERAL segkpi.kmeans_centroids(m.model) c
- WHERE m.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
-   AND c.size >= (SELECT min_segment_size FROM segkpi.settings);
+WITH clusters AS (
+    SELECT m.snapshot_id, s.as_of, m.segmentation, m.features, c.cluster, c.size, c.centroid, c.wcss,
+           st.min_segment_size AS k, c.size BETWEEN 1 AND st.min_segment_size - 1 AS small
+      FROM segkpi.segment_models m
+      JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
+     CROSS JOIN segkpi.settings st
+     CROSS JOIN LATERAL segkpi.kmeans_centroids(m.model) c
+     WHERE m.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1)
+),
+running AS (
+    SELECT c.*,
+           count(*) FILTER (WHERE c.small) OVER seg AS n_small,
+           coalesce(sum(c.size) FILTER (WHERE c.small) OVER seg, 0) AS c_small,
+           CASE WHEN NOT c.small THEN count(*) OVER vis END AS v_rank,
+           sum(c.size) OVER vis AS v_size
+      FROM clusters c
+    WINDOW seg AS (PARTITION BY c.segmentation),
+           vis AS (PARTITION BY c.segmentation, c.small ORDER BY c.size, c.cluster ROWS UNBOUNDED PRECEDING)
+),
+flagged AS (
+    SELECT r.*,
+           r.small OR r.v_rank <= CASE WHEN r.n_small = 0 OR segkpi.hidden_set_safe(r.n_small, r.c_small, 0, r.k) THEN 0
+                                       ELSE coalesce(min(r.v_rank) FILTER (
+                                                WHERE segkpi.hidden_set_safe(r.n_small + r.v_rank, r.c_small + r.v_size, 0, r.k))
+                                                OVER (PARTITION BY r.segmentation), 2147483647) END AS hidden
+      FROM running r
+)
+SELECT f.snapshot_id, f.segmentation, 'Cluster ' || f.cluster AS segment,
+       CASE WHEN NOT f.hidden THEN f.size END AS customers,
+       CASE WHEN NOT f.hidden THEN (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
+                                      FROM unnest(f.features, f.centroid) AS u(feature, value)) END AS centroid,
+       CASE WHEN NOT f.hidden THEN round(f.wcss::numeric, 4) END AS wcss,
+       f.as_of, f.hidden
+  FROM flagged f;
 COMMENT ON VIEW segkpi.cluster_profiles IS
-    'k-means clusters of the latest snapshot in original feature units, so a person can name them; small clusters hidden';
+    'k-means clusters of the latest snapshot (greatest as_of) in original feature units, so a person can name them; small clusters hidden';
 COMMENT ON COLUMN segkpi.cluster_profiles.snapshot_id IS 'the snapshot';
 COMMENT ON COLUMN segkpi.cluster_profiles.segmentation IS 'the k-means segmentation';
 COMMENT ON COLUMN segkpi.cluster_profiles.segment IS 'Cluster n (the segment name in the KPI views)';
 COMMENT ON COLUMN segkpi.cluster_profiles.customers IS 'customers fitted to the cluster';
 COMMENT ON COLUMN segkpi.cluster_profiles.centroid IS 'feature -> centroid value in original units';
 COMMENT ON COLUMN segkpi.cluster_profiles.wcss IS 'within-cluster sum of squares (transformed space)';
+COMMENT ON COLUMN segkpi.cluster_profiles.as_of IS 'as_of of the snapshot';
+COMMENT ON COLUMN segkpi.cluster_profiles.hidden IS 'a small cluster, or one hidden with it (settings.min_segment_size): its figures are NULL';
 GRANT SELECT ON segkpi.cluster_profiles TO @extowner@ WITH GRANT OPTION;
