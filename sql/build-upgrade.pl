@@ -10,7 +10,11 @@
 # CREATE OR REPLACE for "replace"), followed by the statements that belong
 # to it there: its COMMENTs (on the object and its columns), its
 # pg_extension_config_dump and, for "create", the triggers that call it.
-# Every other line of the template is copied as it is.  An object that is
+# A line
+#     --@ statement REGEX
+# is replaced by the one statement of the sources (with the comments before
+# it) whose text matches the Perl regular expression REGEX.  Every other
+# line of the template is copied as it is.  An object that is
 # missing, or defined more than once (an overloaded name), is an error.
 # test/t/015_install_upgrade.pl then proves the result equals a fresh
 # install.
@@ -116,6 +120,15 @@ while (my $line = <$tf>)
 	if ($line =~ /^--@\s+(create|replace)\s+(function|view|table|type|aggregate)\s+(\S+)\s*$/)
 	{
 		print object($1, $2, $3), "\n";
+	}
+	elsif ($line =~ /^--@\s+statement\s+(.+?)\s*$/)
+	{
+		my $re = $1;
+		my @at = grep { body($stmts[$_]) =~ /$re/s } 0 .. $#stmts;
+		die "$template: no statement of the sources matches /$re/\n" unless @at;
+		die "$template: " . scalar(@at) . " statements of the sources match /$re/\n" if @at > 1;
+		(my $s = $stmts[$at[0]]) =~ s/\A\n+//;
+		print $s, "\n\n";
 	}
 	elsif ($line =~ /^--@/)
 	{

@@ -105,6 +105,23 @@ GRANT SELECT ON segkpi.kpi_cells TO @extowner@;
 --@ create function segkpi.grant_dashboard_access
 --@ create function segkpi.revoke_dashboard_access
 ------------------------------------------------------------------------
+-- The compact RFM ruleset (a user ruleset of that name is renamed first)
+------------------------------------------------------------------------
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM segkpi.rfm_rules WHERE ruleset = 'compact') THEN
+        UPDATE segkpi.rfm_rules SET ruleset = 'compact (renamed in 0.6)' WHERE ruleset = 'compact';
+        RAISE NOTICE 'your RFM ruleset "compact" is now "compact (renamed in 0.6)": segkpi 0.6 ships its own "compact"';
+    END IF;
+END
+$$;
+--@ statement ^INSERT INTO segkpi\.rfm_rules .*'compact', 10
+--@ replace function segkpi.rfm_rules_guard
+--@ statement ^SELECT pg_catalog\.pg_extension_config_dump\('segkpi\.rfm_rules'
+COMMENT ON COLUMN segkpi.rfm_rules.ruleset IS 'name of the rule set; "default" (11 segments) and "compact" (4) are maintained by the extension and read-only';
+
+------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------
 
