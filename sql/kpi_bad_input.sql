@@ -49,7 +49,7 @@ SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": []}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": 9, "max": 2}}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": 5}')$$);
-SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": "a"}}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": true}}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"low": 1}}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": [["S"]]}')$$);
 -- a segmentation without rules puts everybody in Other

@@ -19,17 +19,17 @@ DECLARE
     horizon float8 := cfg.clv_horizon_days / 7.0;
     weekly_rate float8 := power(1 + cfg.clv_discount_rate::float8, 1.0 / 52) - 1;
 BEGIN
-    EXECUTE format($q$
-        CREATE TEMP TABLE segkpi_btyd ON COMMIT DROP AS
+    EXECUTE segkpi.work_table('segkpi_btyd') || format($q$
         SELECT o.%1$I AS customer_id,
-               segkpi.btyd_stats(o.%2$I::timestamptz, o.%3$I::numeric, %4$L::timestamptz - interval '1 microsecond',
+               segkpi.btyd_stats(o.%2$I::timestamptz, o.%3$I::numeric, $1 - interval '1 microsecond',
                                  interval '1 week') AS s
-          FROM %5$s o
-         WHERE o.%2$I::timestamptz < %4$L AND o.%1$I IS NOT NULL AND o.%3$I IS NOT NULL
+          FROM %4$s o
+         WHERE o.%2$I::timestamptz < $1 AND o.%1$I IS NOT NULL AND o.%3$I IS NOT NULL
          GROUP BY 1$q$,
-        bo.columns ->> 'customer', bo.columns ->> 'ordered_at', bo.columns ->> 'amount', as_of, bo.relation);
-    CREATE TEMP TABLE segkpi_pred ON COMMIT DROP AS
-    SELECT b.customer_id, NULL::float8 AS p_alive, NULL::float8 AS clv FROM segkpi_btyd b WHERE false;
+        bo.columns ->> 'customer', bo.columns ->> 'ordered_at', bo.columns ->> 'amount', bo.relation)
+      USING as_of;
+    EXECUTE segkpi.work_table('segkpi_pred')
+         || 'SELECT b.customer_id, NULL::float8 AS p_alive, NULL::float8 AS clv FROM segkpi_btyd b WHERE false';
     BEGIN
         SELECT segkpi.bgnbd_fit((s).x, (s).t_x, (s).t) INTO bg FROM segkpi_btyd WHERE s IS NOT NULL;
         SELECT segkpi.gamma_gamma_fit((s).x, (s).zbar) INTO gg FROM segkpi_btyd WHERE (s).x > 0;

@@ -1,4 +1,110 @@
 ------------------------------------------------------------------------
+-- KPI pipeline: KPI formulas
+------------------------------------------------------------------------
+
+-- Each ratio KPI is written once, here, and read by compute_kpis (per
+-- segment and period) and by the views that roll periods up (before_after:
+-- the same formula over sums).  They are plain SQL with a parsed body
+-- (RETURN ...) and no SET clause, so the planner inlines them into the
+-- calling query: no function call per row, and a body parsed at CREATE
+-- time cannot be redirected by a caller's search_path.  Executable by
+-- everyone: a dashboard that rolls segments or periods up can use the
+-- very formulas of the views, and the views call them as their reader.
+-- A zero denominator gives NULL (the README's rule), never an error or
+-- infinity; a NULL input gives NULL.
+
+CREATE FUNCTION segkpi.kpi_ratio(num numeric, den numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN num / nullif(den, 0);
+COMMENT ON FUNCTION segkpi.kpi_ratio(numeric, numeric) IS
+    'num / den, NULL when den is 0 (every ratio KPI divides through this)';
+
+CREATE FUNCTION segkpi.kpi_share(customers numeric, all_customers numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(customers, all_customers);
+COMMENT ON FUNCTION segkpi.kpi_share(numeric, numeric) IS 'share: customers of a segment / customers of all segments';
+
+CREATE FUNCTION segkpi.kpi_aov(revenue numeric, orders numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(revenue, orders);
+COMMENT ON FUNCTION segkpi.kpi_aov(numeric, numeric) IS 'average order value: revenue / orders';
+
+CREATE FUNCTION segkpi.kpi_purchase_frequency(orders numeric, active_customers numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(orders, active_customers);
+COMMENT ON FUNCTION segkpi.kpi_purchase_frequency(numeric, numeric) IS
+    'purchase frequency: orders / customers active in the period';
+
+CREATE FUNCTION segkpi.kpi_retention_rate(retained numeric, previously_active numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(retained, previously_active);
+COMMENT ON FUNCTION segkpi.kpi_retention_rate(numeric, numeric) IS
+    'retention rate: customers active in the previous period and this one / customers active in the previous period';
+
+CREATE FUNCTION segkpi.kpi_churn_rate(retained numeric, previously_active numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 1 - segkpi.kpi_retention_rate(retained, previously_active);
+COMMENT ON FUNCTION segkpi.kpi_churn_rate(numeric, numeric) IS 'churn rate: 1 - retention rate';
+
+CREATE FUNCTION segkpi.kpi_cac(spend numeric, new_customers numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(spend, new_customers);
+COMMENT ON FUNCTION segkpi.kpi_cac(numeric, numeric) IS 'customer acquisition cost: attributed spend / new customers';
+
+CREATE FUNCTION segkpi.kpi_conversion_rate(converted numeric, leads numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(converted, leads);
+COMMENT ON FUNCTION segkpi.kpi_conversion_rate(numeric, numeric) IS
+    'conversion rate: leads created in the period and converted before as_of / leads created in the period';
+
+CREATE FUNCTION segkpi.kpi_cltv_historical(margin numeric, customers numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(margin, customers);
+COMMENT ON FUNCTION segkpi.kpi_cltv_historical(numeric, numeric) IS
+    'historical CLTV: gross margin to date / customers acquired to date';
+
+-- The operations stay in the order they always had: numeric division
+-- chooses its scale from its operands, so another order could change the
+-- digits of a stored value.
+CREATE FUNCTION segkpi.kpi_cltv_formula(aov numeric, purchase_frequency numeric, retention_rate numeric,
+                                        revenue numeric, cost numeric, periods_per_year integer)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN aov * purchase_frequency * periods_per_year / nullif(1 - power(retention_rate, periods_per_year), 0)
+       * (revenue - cost) / nullif(revenue, 0);
+COMMENT ON FUNCTION segkpi.kpi_cltv_formula(numeric, numeric, numeric, numeric, numeric, integer) IS
+    'formula CLTV: AOV x yearly purchase frequency x expected lifespan in years (1 / yearly churn) x margin ratio';
+
+CREATE FUNCTION segkpi.kpi_roi(revenue numeric, cost numeric, spend numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(revenue - cost - spend, cost + spend);
+COMMENT ON FUNCTION segkpi.kpi_roi(numeric, numeric, numeric) IS
+    'ROI: (revenue - cost - attributed spend) / (cost + attributed spend)';
+
+CREATE FUNCTION segkpi.kpi_marketing_roi(revenue numeric, cost numeric, spend numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(revenue - cost - spend, spend);
+COMMENT ON FUNCTION segkpi.kpi_marketing_roi(numeric, numeric, numeric) IS
+    'marketing ROI: (revenue - cost - attributed spend) / attributed spend';
+
+CREATE FUNCTION segkpi.kpi_csat(score_sum numeric, answers numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(score_sum, answers);
+COMMENT ON FUNCTION segkpi.kpi_csat(numeric, numeric) IS 'CSAT: sum of feedback scores / answers';
+
+------------------------------------------------------------------------
 -- KPI pipeline: KPIs per segment and period
 ------------------------------------------------------------------------
 
@@ -146,29 +252,26 @@ BEGIN
     ),
     ratios AS (
         SELECT b.*,
-               b.revenue / nullif(b.orders, 0) AS aov,
-               b.orders::numeric / nullif(b.active, 0) AS frequency,
-               b.retained::numeric / nullif(b.prev_active, 0) AS retention,
-               b.revenue - b.cost - b.spend AS net
+               segkpi.kpi_aov(b.revenue, b.orders) AS aov,
+               segkpi.kpi_purchase_frequency(b.orders, b.active) AS frequency,
+               segkpi.kpi_retention_rate(b.retained, b.prev_active) AS retention
           FROM base b
     )
     SELECT sid, r.segmentation, r.segment, r.period_start, r.period_end,
            r.customers,
-           r.customers::numeric / nullif(max(r.customers) FILTER (WHERE r.segment = '(all)')
-                                         OVER (PARTITION BY r.period_start), 0),
+           segkpi.kpi_share(r.customers, max(r.customers) FILTER (WHERE r.segment = '(all)')
+                                         OVER (PARTITION BY r.period_start)),
            r.active, r.new_customers, r.orders, r.revenue, r.cost, r.aov, r.frequency,
-           r.retention, 1 - r.retention,
+           r.retention, segkpi.kpi_churn_rate(r.retained, r.prev_active),
            CASE WHEN with_spend THEN r.spend END,
-           CASE WHEN with_spend THEN r.spend / nullif(r.new_customers, 0) END,
+           CASE WHEN with_spend THEN segkpi.kpi_cac(r.spend, r.new_customers) END,
            CASE WHEN with_leads THEN coalesce(r.leads, 0) END,
            CASE WHEN with_leads THEN coalesce(r.converted, 0) END,
-           CASE WHEN with_leads THEN r.converted::numeric / nullif(r.leads, 0) END,
-           r.margin / nullif(r.customers, 0),
-           -- AOV x yearly frequency x expected lifespan in years x margin ratio
-           r.aov * r.frequency * ppy / nullif(1 - power(r.retention, ppy), 0)
-               * (r.revenue - r.cost) / nullif(r.revenue, 0),
-           CASE WHEN with_spend THEN r.net / nullif(r.cost + r.spend, 0) END,
-           CASE WHEN with_spend THEN r.net / nullif(r.spend, 0) END,
+           CASE WHEN with_leads THEN segkpi.kpi_conversion_rate(r.converted, r.leads) END,
+           segkpi.kpi_cltv_historical(r.margin, r.customers),
+           segkpi.kpi_cltv_formula(r.aov, r.frequency, r.retention, r.revenue, r.cost, ppy),
+           CASE WHEN with_spend THEN segkpi.kpi_roi(r.revenue, r.cost, r.spend) END,
+           CASE WHEN with_spend THEN segkpi.kpi_marketing_roi(r.revenue, r.cost, r.spend) END,
            r.csat, r.answers,
            r.prev_active, r.retained,
            r.clv_pred, r.p_alive

@@ -172,14 +172,14 @@ WITH totals AS (
 ),
 sides AS (
     SELECT after,
-           sum(attributed_spend) / nullif(sum(new_customers), 0) AS cac,
-           sum(revenue) / nullif(sum(orders), 0) AS aov,
-           sum(retained)::numeric / nullif(sum(previously_active), 0) AS retention_rate,
-           1 - sum(retained)::numeric / nullif(sum(previously_active), 0) AS churn_rate,
+           segkpi.kpi_cac(sum(attributed_spend), sum(new_customers)) AS cac,
+           segkpi.kpi_aov(sum(revenue), sum(orders)) AS aov,
+           segkpi.kpi_retention_rate(sum(retained), sum(previously_active)) AS retention_rate,
+           segkpi.kpi_churn_rate(sum(retained), sum(previously_active)) AS churn_rate,
            (array_agg(cltv_historical ORDER BY period_start DESC))[1] AS cltv_historical,
-           (sum(revenue) - sum(cost) - sum(attributed_spend)) / nullif(sum(cost) + sum(attributed_spend), 0) AS roi,
-           (sum(revenue) - sum(cost) - sum(attributed_spend)) / nullif(sum(attributed_spend), 0) AS marketing_roi,
-           sum(csat * feedback_answers) / nullif(sum(feedback_answers), 0) AS csat,
+           segkpi.kpi_roi(sum(revenue), sum(cost), sum(attributed_spend)) AS roi,
+           segkpi.kpi_marketing_roi(sum(revenue), sum(cost), sum(attributed_spend)) AS marketing_roi,
+           segkpi.kpi_csat(sum(csat * feedback_answers), sum(feedback_answers)) AS csat,
            sum(revenue) / count(*) AS revenue_per_period
       FROM totals GROUP BY after
 ),

@@ -43,11 +43,96 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_migrations TO @
 --@ create function segkpi.store_migration
 --@ create function segkpi.settings_rehide
 ------------------------------------------------------------------------
--- Refresh: the snapshot lock, rules locked, adoption first, migration counted
+-- Refresh made of stages: one function per stage, one unit per
+-- segmentation method, values passed as parameters, KPI formulas once
 ------------------------------------------------------------------------
 
+-- replaced by versions that pass their values as parameters
+DROP FUNCTION segkpi.rule_case(text, text, name[]);
+DROP FUNCTION segkpi.rule_predicate(jsonb, text, name[]);
+DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, timestamptz);
+
+--@ create type segkpi.refresh_run
+--@ create function segkpi.work_tables
+--@ create function segkpi.work_table
+--@ replace function segkpi.drop_temp_tables
+--@ create function segkpi.method_piece
+--@ create function segkpi.grouping_sql
+--@ create function segkpi.segments_sql
+--@ create function segkpi.method_rfm
+--@ create function segkpi.rule_predicate
+--@ create function segkpi.rule_case
+--@ create function segkpi.method_rules
+--@ create function segkpi.kmeans_feature_sql
+--@ create function segkpi.method_kmeans
+--@ create function segkpi.stage_orders
+--@ create function segkpi.stage_customers
+--@ create function segkpi.stage_models
+--@ create function segkpi.stage_segments
+--@ create function segkpi.stage_sources
+--@ create function segkpi.stage_lead_groups
+--@ create function segkpi.stage_kpis
 --@ replace function segkpi.refresh
---@ replace function segkpi.rule_case
+--@ replace function segkpi.predict_clv
+--@ create function segkpi.kpi_ratio
+--@ create function segkpi.kpi_share
+--@ create function segkpi.kpi_aov
+--@ create function segkpi.kpi_purchase_frequency
+--@ create function segkpi.kpi_retention_rate
+--@ create function segkpi.kpi_churn_rate
+--@ create function segkpi.kpi_cac
+--@ create function segkpi.kpi_conversion_rate
+--@ create function segkpi.kpi_cltv_historical
+--@ create function segkpi.kpi_cltv_formula
+--@ create function segkpi.kpi_roi
+--@ create function segkpi.kpi_marketing_roi
+--@ create function segkpi.kpi_csat
+--@ replace function segkpi.compute_kpis
+--@ replace view segkpi.before_after
+
+-- the new internal functions, as the older ones: not an interface
+REVOKE EXECUTE ON FUNCTION
+    segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
+    segkpi.rule_case(text, text, segkpi.bindings, text[]),
+    segkpi.work_tables(),
+    segkpi.work_table(text),
+    segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.method_rfm(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.method_rules(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.method_kmeans(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.grouping_sql(integer, text, boolean),
+    segkpi.segments_sql(text[]),
+    segkpi.stage_orders(segkpi.refresh_run, text, text[]),
+    segkpi.stage_customers(segkpi.refresh_run, segkpi.segmentations[]),
+    segkpi.stage_models(segkpi.refresh_run, segkpi.segmentations[], text[]),
+    segkpi.stage_segments(segkpi.refresh_run, text[], text[]),
+    segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
+    segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
+    segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
+    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
+    segkpi.rule_case(text, text, segkpi.bindings, text[]),
+    segkpi.work_tables(),
+    segkpi.work_table(text),
+    segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.method_rfm(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.method_rules(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.method_kmeans(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
+    segkpi.grouping_sql(integer, text, boolean),
+    segkpi.segments_sql(text[]),
+    segkpi.stage_orders(segkpi.refresh_run, text, text[]),
+    segkpi.stage_customers(segkpi.refresh_run, segkpi.segmentations[]),
+    segkpi.stage_models(segkpi.refresh_run, segkpi.segmentations[], text[]),
+    segkpi.stage_segments(segkpi.refresh_run, text[], text[]),
+    segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
+    segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
+    segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
+    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings)
+    TO @extowner@;
+
+
 ------------------------------------------------------------------------
 -- KPI views: latest = greatest as_of, complete periods, history, complementary hiding
 ------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+------------------------------------------------------------------------
+-- Segmentation method "kmeans": one unit of the refresh
+------------------------------------------------------------------------
+
+-- A k-means segmentation reads a feature array per customer (built-in
+-- features of the activity summary, or numeric bound customer
+-- attributes), fits a model over all customers in the models stage
+-- (keeping it in segkpi.segment_models, where cluster_profiles reads it)
+-- and names each customer "Cluster n" by its nearest centroid; customers
+-- with a NULL feature are "(no features)".  No lead segments.
+
+-- The feature array of a k-means segmentation as an SQL expression over
+-- the activity summary t, the acquisition time a.acquired_at and the bound
+-- customers c (for attribute features); as_of is the parameter $1.  Sets
+-- uses_customers when c is read.
+CREATE FUNCTION segkpi.kmeans_feature_sql(seg segkpi.segmentations, bc segkpi.bindings,
+                                          OUT feature_sql text, OUT uses_customers boolean)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    feats text[] := ARRAY(SELECT jsonb_array_elements_text(
+                              coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]')));
+    exprs text[] := '{}';
+    f text;
+BEGIN
+    uses_customers := false;
+    IF cardinality(feats) = 0 THEN
+        RAISE EXCEPTION 'k-means segmentation "%" has no features', seg.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH f IN ARRAY feats LOOP
+        exprs := exprs || CASE f
+            WHEN 'recency_days' THEN 'extract(epoch FROM $1 - coalesce(t.last_order_at, t.first_row_at))::float8 / 86400'
+            WHEN 'tenure_days' THEN 'extract(epoch FROM $1 - a.acquired_at)::float8 / 86400'
+            WHEN 'frequency' THEN 't.orders::float8'
+            WHEN 'monetary' THEN 't.revenue::float8'
+            ELSE NULL END;
+        IF exprs[cardinality(exprs)] IS NULL THEN
+            IF bc IS NULL OR NOT f::name = ANY (bc.attributes) THEN
+                RAISE EXCEPTION 'k-means feature "%" is neither built in nor a bound customer attribute', f
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Built-in features: recency_days, tenure_days, frequency, monetary.';
+            END IF;
+            PERFORM segkpi.binding_column_type(bc.relation, f::name, 'k-means feature',
+                                               segkpi.binding_types('n'));
+            exprs[cardinality(exprs)] := format('c.%I::float8', f);
+            uses_customers := true;
+        END IF;
+    END LOOP;
+    feature_sql := 'ARRAY[' || array_to_string(exprs, ', ') || ']';
+END
+$$;
+COMMENT ON FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings) IS
+    'feature array of a k-means segmentation as SQL over the refresh''s per-customer query';
+
+CREATE FUNCTION segkpi.method_kmeans(piece text, seg segkpi.segmentations, i integer, run segkpi.refresh_run,
+                                     INOUT vals text[], OUT sql text, OUT reads name[])
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    k integer;
+    seed bigint;
+    transform segkpi.kmeans_transform;
+    restarts integer;
+BEGIN
+    CASE piece
+    WHEN 'inputs' THEN
+        sql := (segkpi.kmeans_feature_sql(seg, run.bound_customers)).feature_sql;
+    WHEN 'fit' THEN
+        IF run.customers = 0 THEN
+            -- nothing to fit; assign still names the (absent) model
+            sql := 'NULL::segkpi.kmeans_model';
+        ELSE
+            -- checked here, so that a bad parameter names its type
+            k := coalesce((seg.params ->> 'k')::int, 4);
+            seed := coalesce((seg.params ->> 'seed')::bigint, 0);
+            transform := coalesce(seg.params ->> 'transform', 'log_zscore')::segkpi.kmeans_transform;
+            restarts := coalesce((seg.params ->> 'restarts')::int, 3);
+            vals := vals || ARRAY[k::text, seed::text, transform::text, restarts::text];
+            -- (the transform in a subquery: the enum's input function is
+            -- only STABLE, so a cast of the parameter would run per row)
+            sql := format('segkpi.kmeans(in_%1$s, $3[%2$s]::integer, $3[%3$s]::bigint,
+                                         (SELECT $3[%4$s]::segkpi.kmeans_transform), $3[%5$s]::integer)
+                               FILTER (WHERE array_position(in_%1$s, NULL) IS NULL)',
+                          i, cardinality(vals) - 3, cardinality(vals) - 2, cardinality(vals) - 1, cardinality(vals));
+        END IF;
+    WHEN 'keep' THEN
+        IF run.customers > 0 THEN
+            EXECUTE format('INSERT INTO segkpi.segment_models SELECT $1, $2, $3, f.%I FROM segkpi_fits f', 'fit_' || i)
+              USING run.snapshot_id, seg.name,
+                    ARRAY(SELECT jsonb_array_elements_text(
+                              coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]')));
+        END IF;
+    WHEN 'assign' THEN
+        sql := format('CASE WHEN array_position(x.in_%1$s, NULL) IS NULL
+                            THEN ''Cluster '' || segkpi.kmeans_assign(($4).fit_%1$s, x.in_%1$s)
+                            ELSE ''(no features)'' END', i);
+    ELSE
+        NULL;  -- leads: no lead segments
+    END CASE;
+END
+$$;
+COMMENT ON FUNCTION segkpi.method_kmeans(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]) IS
+    'the pieces of a k-means segmentation for the refresh stages (see segkpi.method_piece)';
