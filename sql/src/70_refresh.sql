@@ -160,6 +160,9 @@ COMMENT ON FUNCTION segkpi.drop_temp_tables() IS 'drops the working tables of an
 --   keep    (after the fit) keeps what the snapshot needs of it
 --   assign  the segment of a customer row x (segkpi_cust's columns and its
 --           5-bin RFM scores x.s): never NULL
+--   segments (called with empty vals) every segment the method defines,
+--           in vals: each gets its KPI rows in every period, members or not;
+--           sql 'notice' asks for a NOTICE naming those without a member
 -- An unknown method is an error; adding a method is adding its unit, one
 -- line here and its name in the CHECK of segkpi.segmentations.method.
 CREATE FUNCTION segkpi.method_piece(piece text, seg segkpi.segmentations, i integer, run segkpi.refresh_run,
@@ -170,7 +173,7 @@ AS $$
 DECLARE
     p record;
 BEGIN
-    IF piece IS NULL OR piece NOT IN ('inputs', 'leads', 'fit', 'keep', 'assign') THEN
+    IF piece IS NULL OR piece NOT IN ('inputs', 'leads', 'fit', 'keep', 'assign', 'segments') THEN
         RAISE EXCEPTION 'unknown piece "%" of a segmentation method', piece USING ERRCODE = 'invalid_parameter_value';
     END IF;
     CASE seg.method

@@ -26,6 +26,12 @@ DECLARE
     typ regtype;
 BEGIN
     FOR attr, cond IN SELECT * FROM jsonb_each(conditions) LOOP
+        -- leads need not carry every attribute of the customers: a rule on
+        -- one they lack matches no lead (method_rules says so once)
+        IF b.source = 'leads' AND NOT attr::name = ANY (b.attributes) THEN
+            parts := parts || 'false'::text;
+            CONTINUE;
+        END IF;
         IF NOT attr::name = ANY (b.attributes) THEN
             RAISE EXCEPTION 'rule condition on "%", which is not a bound attribute', attr
                 USING ERRCODE = 'invalid_parameter_value',
@@ -116,7 +122,20 @@ BEGIN
         IF run.bound_leads IS NOT NULL THEN
             SELECT c.vals, c.sql, c.reads INTO vals, sql, reads
               FROM segkpi.rule_case(seg.name, 'l', run.bound_leads, vals) c;
+            -- a rule needing an attribute that leads lack matches no lead
+            IF EXISTS (SELECT FROM unnest(reads) a WHERE NOT a = ANY ((run.bound_leads).attributes)) THEN
+                RAISE NOTICE 'rule segmentation "%": leads have no attribute %, so the rules on it match no lead',
+                             seg.name, (SELECT string_agg(format('"%s"', a), ', ' ORDER BY a) FROM unnest(reads) a
+                                         WHERE NOT a = ANY ((run.bound_leads).attributes));
+            END IF;
+            reads := ARRAY(SELECT a FROM unnest(reads) a WHERE a = ANY ((run.bound_leads).attributes));
         END IF;
+    WHEN 'segments' THEN
+        -- every rule's segment and Other, members or not
+        vals := ARRAY(SELECT DISTINCT r.segment FROM segkpi.segment_rules r
+                       WHERE r.segmentation = seg.name UNION SELECT 'Other' ORDER BY 1);
+        -- a rule that matched nobody is worth a NOTICE (likely a typo)
+        sql := 'notice';
     ELSE
         NULL;  -- fit, keep: the rules are the model
     END CASE;

@@ -338,6 +338,8 @@ DECLARE
     g record := segkpi.grouping_sql(n, 'a.acq_period, a.channel', n = 0);
     q record := segkpi.segments_sql(assign);
     i integer;
+    defined record;
+    empty text;
 BEGIN
     EXECUTE segkpi.work_table('segkpi_cohorts') || format($q$
         SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, count(*) AS n,
@@ -348,9 +350,19 @@ BEGIN
       USING run.as_of, run.grain, vals, (SELECT f FROM segkpi_fits f), run.period_months;
     DROP TABLE segkpi_cust;
     FOR i IN 1 .. n LOOP
+        defined := segkpi.method_piece('segments', segs[i], i, run, '{}');
         PERFORM segkpi.compute_kpis(run.snapshot_id, (segs[i]).name, with_leads[i], run.grain,
                                     make_interval(months => run.period_months), run.as_of,
-                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL);
+                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL, defined.vals);
+        CONTINUE WHEN defined.sql IS NULL;
+        SELECT string_agg(format('"%s"', k.segment), ', ' ORDER BY k.segment) INTO empty
+          FROM (SELECT k.segment FROM segkpi.segment_kpis k
+                 WHERE k.snapshot_id = run.snapshot_id AND k.segmentation = (segs[i]).name
+                   AND k.segment NOT IN ('(all)', 'Other')
+                 GROUP BY k.segment HAVING max(k.customers) = 0) k;
+        IF empty IS NOT NULL THEN
+            RAISE NOTICE 'segmentation "%": no customer in %', (segs[i]).name, empty;
+        END IF;
     END LOOP;
 END
 $$;

@@ -87,7 +87,9 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 --@ create function segkpi.kpi_roi
 --@ create function segkpi.kpi_marketing_roi
 --@ create function segkpi.kpi_csat
---@ replace function segkpi.compute_kpis
+-- compute_kpis learns the segments each method defines
+DROP FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean);
+--@ create function segkpi.compute_kpis
 --@ replace view segkpi.before_after
 
 -- the new internal functions, as the older ones: not an interface
@@ -109,7 +111,8 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
-    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings)
+    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
@@ -129,7 +132,8 @@ GRANT EXECUTE ON FUNCTION
     segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
-    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings)
+    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
     TO @extowner@;
 
 
