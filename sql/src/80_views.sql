@@ -170,7 +170,7 @@ WITH totals AS (
     SELECT k.*, k.period_start >= st.launch_date AS after
       FROM segkpi.segment_kpis k, segkpi.settings st
      WHERE st.launch_date IS NOT NULL AND k.segment = '(all)'
-       AND k.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
+       AND k.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1)
        AND k.segmentation = (SELECT min(segmentation) FROM segkpi.segment_kpis WHERE snapshot_id = k.snapshot_id)
 ),
 sides AS (
