@@ -2,6 +2,8 @@
 #
 #   make && make install     build and install into the server of $(PG_CONFIG)
 #   make demo                 throwaway cluster + demo data + RFM summary
+#   make dashboard            the demo warehouse's dashboard (doc/dashboard),
+#                             built as the dashboard role; prints where to open it
 #   make test                 every suite (unit, regression, TAP); last line
 #                             "N passed, N failed"
 #   make unit | fuzz | bench  one kind only (see README, Development)
@@ -88,12 +90,16 @@ $(UPGRADE_BUILT): sql/%: sql/src/upgrade/% $(SQL_SRCS) sql/build-upgrade.pl
 $(OBJS): $(wildcard src/core/*.h src/pg/*.h)
 
 .PHONY: demo test unit fuzz bench
+.PHONY: dashboard
 
 demo:
 	@bash test/demo.sh
 
 test:
 	@bash test/run-tests
+
+dashboard:
+	@bash test/dashboard.sh
 
 # Unit tests of src/core, built without any server header.
 UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -Isrc/core -Itest/unit \

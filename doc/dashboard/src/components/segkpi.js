@@ -95,3 +95,10 @@ export const KPIS = [
   {name: "marketing_roi", label: "marketing ROI", kind: "percent"},
   {name: "csat", label: "CSAT", kind: "score"}
 ];
+
+// Text on a dark cell of a log colour scale reads in white.
+export function darkOnLog(values) {
+  const v = values.filter((x) => x > 0);
+  const lo = Math.log(Math.min(...v)), hi = Math.log(Math.max(...v));
+  return (x) => x > 0 && Math.log(x) > lo + 0.6 * (hi - lo);
+}
