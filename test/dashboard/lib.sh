@@ -65,14 +65,17 @@ SELECT segkpi.grant_dashboard_access('$DASH_ROLE');
 SQL
 }
 
-# dash_build: the data loaders connect with the libpq variables the
-# cluster set (PGHOST, PGPORT, PGDATABASE) as the dashboard role.  The
+# dash_build [offline]: the data loaders connect with the libpq variables
+# the cluster set (PGHOST, PGPORT, PGDATABASE) as the dashboard role.  The
 # loader cache goes first, so the pages never show an older warehouse.
+# "offline" builds in a network namespace of its own (unshare -n: no
+# network but the cluster's Unix socket), proving the build fetches nothing.
 dash_build() {
-	local log=/tmp/segkpi-dashboard-build.log
+	local log=/tmp/segkpi-dashboard-build.log wrap=
+	[ "${1:-}" = offline ] && wrap="unshare -n"
 	rm -rf "$DASH_DIR/src/.observablehq/cache" "$DASH_DIR/dist"
 	(cd "$DASH_DIR" && PGUSER=$DASH_ROLE OBSERVABLE_TELEMETRY_DISABLE=true \
-		./node_modules/.bin/observable build >"$log" 2>&1) || {
+		$wrap ./node_modules/.bin/observable build >"$log" 2>&1) || {
 		grep -v '^build \|^copy \|^render ' "$log" | tail -n 40 >&2
 		return 1
 	}
