@@ -397,7 +397,7 @@ segkpi_rfm_scores(PG_FUNCTION_ARGS)
 	values[0] = TimestampTzGetDatum(a.as_of);
 	values[1] = Int32GetDatum(a.bins);
 	values[2] = CStringGetTextDatum(a.ruleset);
-	InitMaterializedSRF(fcinfo, 0);
+	segkpi_materialize(fcinfo, FNAME);
 	memset(&rules, 0, sizeof(rules));
 	segkpi_rfm_rules_load(&rules, CurrentMemoryContext, a.ruleset);
 
