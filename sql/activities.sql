@@ -165,5 +165,22 @@ SELECT what, ac_bytes_after(5000, call) - ac_bytes_after(500, call) < 262144 AS 
                   'amount', NULL, 'month', timestamptz '2025-01-01' + l.g * interval '1 microsecond')$$)) v(what, call)
  ORDER BY what;
 
+-- The queries built in C name their operators with their schema (issue
+-- 20): a caller whose search_path puts public ahead of pg_catalog does not
+-- run operators planted there, on the fast path or on the SQL form.
+CREATE FUNCTION public.ac_trap(timestamptz, timestamptz) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'an operator in public ran'; END$$;
+CREATE OPERATOR public.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.ac_trap);
+CREATE OPERATOR public.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.ac_trap);
+SET search_path = public, pg_catalog;
+SELECT count(*) AS fast FROM segkpi.activities(NULL::int, 'ac_small', 'customer', 'ordered_at', 'amount',
+                                               before => '2024-06-01');
+SELECT count(*) AS sql_form FROM segkpi.activities(NULL::varbit, 'ac_small_vb', 'k', 'ordered_at', 'amount',
+                                                   before => '2024-06-01');
+RESET search_path;
+DROP OPERATOR public.< (timestamptz, timestamptz);
+DROP OPERATOR public.<= (timestamptz, timestamptz);
+DROP FUNCTION public.ac_trap(timestamptz, timestamptz);
+
 DROP TABLE ac_orders, ac_keys, ac_varbit, ac_bad, ac_small, ac_small_vb, ac_loop;
 DROP FUNCTION ac_compare, ac_bytes_after;

@@ -240,6 +240,34 @@ SELECT what, rs_bytes_after(5000, call) - rs_bytes_after(500, call) < 262144 AS 
                   'amount', timestamptz '2025-06-01' + l.g * interval '1 microsecond')$$)) v(what, call)
  ORDER BY what;
 
+-- The queries built in C name their operators with their schema (issue
+-- 20): a caller whose search_path puts public ahead of pg_catalog does not
+-- run operators planted there, on the fast path, on the SQL form, or when
+-- the rules are read.
+CREATE FUNCTION public.rs_trap(timestamptz, timestamptz) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'an operator in public ran'; END$$;
+CREATE FUNCTION public.rs_trap(text, text) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'an operator in public ran'; END$$;
+-- first the time filter of the scans alone
+CREATE OPERATOR public.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.rs_trap);
+CREATE OPERATOR public.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.rs_trap);
+SET search_path = public, pg_catalog;
+SELECT count(*) AS fast FROM segkpi.rfm_scores(NULL::int, 'rs_small', 'customer', 'ordered_at', 'amount', '2025-06-01');
+SELECT count(*) AS sql_form FROM segkpi.rfm_scores(NULL::varbit, 'rs_small_vb', 'k', 'ordered_at', 'amount', '2025-06-01');
+RESET search_path;
+DROP OPERATOR public.<= (timestamptz, timestamptz);
+DROP OPERATOR public.< (timestamptz, timestamptz);
+-- then the rules query alone
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.rs_trap);
+SET search_path = public, pg_catalog;
+SELECT count(*) AS fast FROM segkpi.rfm_scores(NULL::int, 'rs_small', 'customer', 'ordered_at', 'amount', '2025-06-01');
+SELECT count(segment) AS window_rules
+  FROM (SELECT (segkpi.rfm_score(st, '2025-06-01') OVER ()).segment
+          FROM (SELECT segkpi.rfm_agg(ordered_at, amount) AS st FROM rs_small GROUP BY customer) a) b;
+RESET search_path;
+DROP OPERATOR public.= (text, text);
+DROP FUNCTION public.rs_trap(timestamptz, timestamptz), public.rs_trap(text, text);
+
 DROP TABLE rs_orders, rs_keys, rs_wide, rs_varbit, rs_parts, rs_empty, rs_cast, rs_bad, "rs odd ""name""",
     rs_small, rs_small_vb, rs_loop CASCADE;
 DROP DOMAIN rs_id;

@@ -40,7 +40,11 @@ PG_FUNCTION_INFO_V1(segkpi_activities);
 
 #define FNAME "activities"
 
-/* The last %s is the time filter: "t::timestamptz < $2", or "true" without before. */
+/*
+ * The last %s is the time filter: "t::timestamptz < $2", or "true" without
+ * before.  Every operator and function is named with its schema, so that
+ * the caller's search_path cannot substitute its own (see rfm_scan.c).
+ */
 #define SCAN_SQL \
 	"SELECT %s, %s::pg_catalog.timestamptz, %s::pg_catalog.numeric, %s" \
 	"  FROM %s WHERE %s"
@@ -176,7 +180,7 @@ build_query(bool fallback, const Args *a)
 	const char *c = a->cost == NULL ? "NULL::pg_catalog.numeric" :
 		psprintf("%s::pg_catalog.numeric", quote_identifier(a->cost));
 	const char *when = a->has_before ?
-		psprintf("%s::pg_catalog.timestamptz < $2", t) : "true";
+		psprintf("%s::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $2", t) : "true";
 
 	if (fallback)
 		return psprintf(FALLBACK_SQL, k, t, t, m, c, rel, k, when);
