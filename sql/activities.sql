@@ -116,6 +116,11 @@ SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', grain => 'week');
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', before => 'infinity');
 SELECT * FROM segkpi.activities(NULL::text, 'ac_orders', 'customer', 'ordered_at', 'amount');
+-- system columns are not columns one can bind (42703)
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::xid, 'ac_orders', 'xmin', 'ordered_at', 'amount')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ctid', 'amount')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'xmax')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'cmin')$$);
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'price');
 CREATE TABLE ac_bad (customer bigint, ordered_at timestamptz, amount numeric, cost numeric, note text);
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'note');

@@ -194,6 +194,11 @@ SELECT * FROM segkpi.rfm_scores(NULL::int, 'rs_orders', 'customer', 'ordered_at'
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'client', 'ordered_at', 'amount', '2024-06-01');
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered', 'amount', '2024-06-01');
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered_at', 'price', '2024-06-01');
+-- system columns are not columns one can bind (42703)
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::xid, 'rs_orders', 'xmin', 'ordered_at', 'amount', '2024-06-01')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ctid', 'amount', '2024-06-01')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered_at', 'cmax', '2024-06-01')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::oid, 'rs_orders', 'tableoid', 'ordered_at', 'amount', '2024-06-01')$$);
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'no_such_table', 'customer', 'ordered_at', 'amount', '2024-06-01');
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 99999999::oid::regclass, 'customer', 'ordered_at', 'amount', '2024-06-01');
 CREATE TABLE rs_bad (customer bigint, ordered_at timestamptz, amount numeric, note text);
