@@ -35,7 +35,7 @@ REGRESS   += btyd_stats btyd_fit btyd_bad_input
 # KPI pipeline
 CORE_SRCS += src/core/activity.c src/core/actscan.c
 PG_SRCS   += src/pg/activity.c src/pg/act_scan.c
-REGRESS   += activity activities kpi_hand kpi_bad_input kpi_demo refresh_stages
+REGRESS   += activity activities kpi_hand kpi_bad_input kpi_views kpi_demo refresh_stages
 
 OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
@@ -44,10 +44,16 @@ OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 # the version is the control file's default_version, its only home.  The
 # first release's full script and every upgrade script are installed as
 # they are, so any older installation can ALTER EXTENSION ... UPDATE.
+# Upgrade scripts from 0.6 on are built too: sql/src/upgrade holds their
+# templates, which name the objects that changed, and sql/build-upgrade.pl
+# copies those objects' current text out of sql/src (so no function body
+# is kept twice by hand).
 EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 SQL_SRCS    = $(sort $(wildcard sql/src/*.sql))
-DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA        = sql/$(EXTENSION)--0.1.sql $(sort $(wildcard sql/$(EXTENSION)--*--*.sql))
+UPGRADE_SRCS = $(sort $(wildcard sql/src/upgrade/$(EXTENSION)--*--*.sql))
+UPGRADE_BUILT = $(patsubst sql/src/upgrade/%,sql/%,$(UPGRADE_SRCS))
+DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_BUILT)
+DATA        = sql/$(EXTENSION)--0.1.sql $(filter-out $(UPGRADE_BUILT),$(sort $(wildcard sql/$(EXTENSION)--*--*.sql)))
 
 
 # Warnings: PGXS already passes -Wall and friends; we add all of -Wextra.
@@ -74,6 +80,9 @@ endif
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SRCS)
 	@{ printf -- '-- segkpi %s install script, built from sql/src by the Makefile: edit those files.\n\n' '$(EXTVERSION)'; \
 	   for f in $(SQL_SRCS); do printf -- '-- ===== %s\n' "$$f"; cat "$$f"; echo; done; } > $@
+
+$(UPGRADE_BUILT): sql/%: sql/src/upgrade/% $(SQL_SRCS) sql/build-upgrade.pl
+	@perl sql/build-upgrade.pl $< $(SQL_SRCS) > $@.tmp && mv $@.tmp $@
 
 # PGXS does not track headers; every object depends on all of ours.
 $(OBJS): $(wildcard src/core/*.h src/pg/*.h)

@@ -39,12 +39,28 @@ SELECT segkpi.bind_marketing_spend('hand.spend', 'day', 'amount', channel => 'ch
 SELECT sqlerr($$SELECT segkpi.refresh(NULL)$$);
 SELECT sqlerr($$SELECT segkpi.refresh('infinity')$$);
 
--- a rule on an attribute that is not bound
+-- Rules are checked as they are written, naming the rule: an attribute
+-- that is not bound (42703), a range on a text attribute (42804: it would
+-- compare as text), an empty list, min above max, a bare value, junk in a
+-- range (22023).
 INSERT INTO segkpi.segmentations (name, method) VALUES ('bad_rules', 'rules');
-INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"colour": ["red"]}');
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"colour": ["red"]}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": 1}}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": []}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": 9, "max": 2}}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": 5}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": "a"}}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"low": 1}}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": [["S"]]}')$$);
+-- a segmentation without rules puts everybody in Other
+SELECT segkpi.refresh('2024-04-01') IS NOT NULL AS refreshed_without_rules;
+SELECT DISTINCT segment FROM segkpi.customer_segments
+ WHERE segmentation = 'bad_rules' AND snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots);
+-- a binding that changes after the rules were written: refresh says so
+INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": ["S"]}');
+SELECT segkpi.bind_customers('hand.customers', 'id', acquired_at => 'joined', channel => 'channel');
 SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
-UPDATE segkpi.segment_rules SET conditions = '{"size": 5}' WHERE segmentation = 'bad_rules';
-SELECT sqlerr($$SELECT segkpi.refresh('2024-04-01')$$);
+SELECT segkpi.bind_customers('hand.customers', 'id', acquired_at => 'joined', channel => 'channel', attributes => '{size}');
 DELETE FROM segkpi.segmentations WHERE name = 'bad_rules';
 -- k-means features must be built in or numeric bound attributes
 INSERT INTO segkpi.segmentations (name, method, params) VALUES ('bad_kmeans', 'kmeans', '{"features": ["colour"]}');
@@ -84,6 +100,8 @@ DELETE FROM segkpi.bindings WHERE source <> 'orders';
 DELETE FROM segkpi.segmentations WHERE method = 'rules';
 INSERT INTO segkpi.segmentations (name, method) VALUES ('rfm_only', 'rfm');
 SELECT segkpi.bind_orders('hand.orders', 'cust', 'at', 'total');
+-- (the views show the snapshot with the greatest as_of: earlier ones go)
+DELETE FROM segkpi.snapshots;
 SELECT segkpi.refresh('2024-03-01') IS NOT NULL AS refreshed;
 SELECT segment, period_start, customers, revenue, attributed_spend, cac, roi, leads, conversion_rate, csat
   FROM segkpi.kpi_trends WHERE segmentation = 'rfm_only' AND segment = '(all)' ORDER BY period_start;
@@ -94,6 +112,7 @@ SELECT segment, period_start, customers, revenue, attributed_spend, cac, roi, le
 CREATE TABLE bad.early_refund AS SELECT cust, at, total FROM hand.orders;
 INSERT INTO bad.early_refund VALUES (9, '2023-12-20', -5);
 SELECT segkpi.bind_orders('bad.early_refund', 'cust', 'at', 'total');
+DELETE FROM segkpi.snapshots;
 SELECT segkpi.refresh('2024-03-01') IS NOT NULL AS refreshed;
 SELECT segment, period_start, customers, active_customers, orders, revenue
   FROM segkpi.kpi_trends WHERE segmentation = 'rfm_only' AND segment = '(all)' ORDER BY period_start;

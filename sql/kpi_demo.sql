@@ -225,6 +225,10 @@ SELECT count(*) AS foreign_keys FROM pg_constraint
  WHERE contype = 'f' AND conrelid IN ('segkpi.customer_features'::regclass, 'segkpi.customer_segments'::regclass);
 SELECT snapshot_id, count(*) FROM segkpi.customer_segments GROUP BY 1 ORDER BY 1;
 SELECT sum(customers) AS customers_in_both FROM segkpi.segment_migration WHERE from_segment <> '(none)';
+-- the counts kept at refresh, hidden cells included, match the customers
+SELECT (SELECT sum(customers) FROM segkpi.segment_migrations WHERE snapshot_id = 2 AND from_segment <> '(none)')
+     = (SELECT count(*) FROM segkpi.customer_segments a JOIN segkpi.customer_segments b USING (segmentation, customer_id)
+         WHERE a.snapshot_id = 1 AND b.snapshot_id = 2) AS migration_counts_match;
 DELETE FROM segkpi.snapshots WHERE snapshot_id = 1;
 SELECT snapshot_id, count(*) FROM segkpi.customer_features GROUP BY 1 ORDER BY 1;
 

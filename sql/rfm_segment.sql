@@ -41,3 +41,15 @@ SELECT segkpi.rfm_segment(NULL, 1, 1) IS NULL AS strict_null;
 SELECT sqlerr($$INSERT INTO segkpi.rfm_rules (ruleset, rule_order, segment, r_min, r_max) VALUES ('mine', 99, 'Bad', 4, 2)$$);
 SELECT sqlerr($$INSERT INTO segkpi.rfm_rules (ruleset, rule_order, segment) VALUES ('mine', 98, '')$$);
 DELETE FROM segkpi.rfm_rules WHERE ruleset IN ('mine', 'partial');
+
+-- The compact ruleset: four segments on R and F, every cell named once.
+SELECT r, string_agg(segkpi.rfm_segment(r, f, 3, 'compact'), ' | ' ORDER BY f) AS "F = 1 .. 5"
+  FROM generate_series(1, 5) r, generate_series(1, 5) f GROUP BY r ORDER BY r DESC;
+SELECT count(*) AS cells_named_twice
+  FROM generate_series(1, 5) r, generate_series(1, 5) f,
+       LATERAL (SELECT count(*) AS n FROM segkpi.rfm_rules x
+                 WHERE x.ruleset = 'compact' AND r BETWEEN x.r_min AND x.r_max AND f BETWEEN x.f_min AND x.f_max) m
+ WHERE m.n <> 1;
+-- like "default", it is the extension's: read-only
+SELECT sqlerr($$UPDATE segkpi.rfm_rules SET segment = 'Top' WHERE ruleset = 'compact' AND rule_order = 10$$);
+SELECT sqlerr($$INSERT INTO segkpi.rfm_rules (ruleset, rule_order, segment) VALUES ('compact', 99, 'Other')$$);

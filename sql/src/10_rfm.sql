@@ -110,7 +110,7 @@ CREATE TABLE segkpi.rfm_rules (
 
 COMMENT ON TABLE segkpi.rfm_rules IS
     'named RFM segments: within a ruleset, the first rule (by rule_order) whose ranges hold the R, F and M scores (on 1..5) names the segment';
-COMMENT ON COLUMN segkpi.rfm_rules.ruleset IS 'name of the rule set; "default" is maintained by the extension and read-only';
+COMMENT ON COLUMN segkpi.rfm_rules.ruleset IS 'name of the rule set; "default" (11 segments) and "compact" (4) are maintained by the extension and read-only';
 COMMENT ON COLUMN segkpi.rfm_rules.rule_order IS 'rules are tried in ascending order; the first match wins';
 COMMENT ON COLUMN segkpi.rfm_rules.segment IS 'segment name given to matching customers';
 COMMENT ON COLUMN segkpi.rfm_rules.r_min IS 'lowest R score (1..5) the rule matches';
@@ -135,10 +135,20 @@ INSERT INTO segkpi.rfm_rules (ruleset, rule_order, segment, r_min, r_max, f_min,
     ('default', 100, 'Hibernating',        2, 2, 1, 2),
     ('default', 110, 'Lost',               1, 1, 1, 2);
 
--- Rows of the default ruleset come back from this script on restore; only
--- the user's own rulesets are dumped.
+-- The compact ruleset: four segments for a business that wants three to
+-- five, also on R and F and covering every cell once.  Best: recent and
+-- frequent; Growing: recent, not yet frequent; Slipping: neither recent
+-- nor gone (R 2-3), whatever they bought before; Gone: least recent.
+INSERT INTO segkpi.rfm_rules (ruleset, rule_order, segment, r_min, r_max, f_min, f_max) VALUES
+    ('compact', 10, 'Best',     4, 5, 4, 5),
+    ('compact', 20, 'Growing',  4, 5, 1, 3),
+    ('compact', 30, 'Slipping', 2, 3, 1, 5),
+    ('compact', 40, 'Gone',     1, 1, 1, 5);
+
+-- Rows of the extension's rulesets come back from this script on restore;
+-- only the user's own rulesets are dumped.
 SELECT pg_catalog.pg_extension_config_dump('segkpi.rfm_rules',
-                                           'WHERE ruleset <> ''default''');
+                                           'WHERE ruleset NOT IN (''default'', ''compact'')');
 
 CREATE FUNCTION segkpi.rfm_rules_guard() RETURNS trigger
     LANGUAGE plpgsql
@@ -146,9 +156,11 @@ CREATE FUNCTION segkpi.rfm_rules_guard() RETURNS trigger
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE'
-       OR (TG_OP IN ('UPDATE', 'DELETE') AND OLD.ruleset = 'default')
-       OR (TG_OP IN ('INSERT', 'UPDATE') AND NEW.ruleset = 'default') THEN
-        RAISE EXCEPTION 'the "default" RFM ruleset is maintained by segkpi and cannot be changed'
+       OR (TG_OP IN ('UPDATE', 'DELETE') AND OLD.ruleset IN ('default', 'compact'))
+       OR (TG_OP IN ('INSERT', 'UPDATE') AND NEW.ruleset IN ('default', 'compact')) THEN
+        RAISE EXCEPTION 'the "%" RFM ruleset is maintained by segkpi and cannot be changed',
+                        CASE WHEN TG_OP IN ('UPDATE', 'DELETE') AND OLD.ruleset IN ('default', 'compact')
+                             THEN OLD.ruleset ELSE coalesce(NEW.ruleset, 'default') END
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Copy it with segkpi.rfm_ruleset_copy(''default'', ''mine''), edit the copy, and pass ruleset => ''mine''.';
     END IF;
@@ -159,7 +171,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION segkpi.rfm_rules_guard() IS 'keeps the extension''s "default" RFM ruleset unchanged (it is not dumped)';
+COMMENT ON FUNCTION segkpi.rfm_rules_guard() IS 'keeps the extension''s RFM rulesets ("default", "compact") unchanged (they are not dumped)';
 
 CREATE TRIGGER rfm_rules_guard BEFORE INSERT OR UPDATE OR DELETE ON segkpi.rfm_rules
     FOR EACH ROW EXECUTE FUNCTION segkpi.rfm_rules_guard();

@@ -85,8 +85,7 @@ BEGIN
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           HINT = 'DELETE FROM segkpi.snapshots first; that discards segment history.';
             END IF;
-            -- segment_migration reads the tables through a function: no dependency
-            DROP VIEW IF EXISTS segkpi.segment_migration, segkpi.customer_segments, segkpi.rfm_grid;
+            DROP VIEW IF EXISTS segkpi.customer_segments, segkpi.rfm_grid;
             DROP TABLE segkpi.customer_features;
         END IF;
         EXECUTE format($ddl$
@@ -128,31 +127,76 @@ BEGIN
         COMMENT ON COLUMN segkpi.customer_segments.customer_id IS 'the customer key, in the warehouse''s type';
         COMMENT ON COLUMN segkpi.customer_segments.segment IS 'the customer''s segment';
     END IF;
-    IF to_regclass('segkpi.segment_migration') IS NULL THEN
-        CREATE VIEW segkpi.segment_migration WITH (security_barrier = true) AS
-        SELECT m.* FROM (SELECT max(snapshot_id) FILTER (WHERE rn = 2) AS f,
-                                max(snapshot_id) FILTER (WHERE rn = 1) AS t
-                           FROM (SELECT snapshot_id, row_number() OVER (ORDER BY snapshot_id DESC) AS rn
-                                   FROM segkpi.snapshots) s) x,
-               LATERAL segkpi.migration(x.f, x.t) m;
-        COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous to the latest snapshot (cells below settings.min_segment_size hidden)';
+    -- (before 0.6 this view counted the moves from customer_features itself,
+    -- through a function running as the reader: a dashboard role could not
+    -- read it; now it reads the counts refresh keeps)
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = to_regclass('segkpi.segment_migration')
+                      AND pg_get_viewdef(c.oid) LIKE '%segment_migrations%') THEN
+        CREATE OR REPLACE VIEW segkpi.segment_migration WITH (security_barrier = true) AS
+        SELECT m.segmentation, m.from_segment, m.to_segment,
+               CASE WHEN NOT m.hidden THEN m.customers END AS customers,
+               m.snapshot_id, m.previous_snapshot_id, s.as_of, p.as_of AS previous_as_of, m.hidden
+          FROM segkpi.segment_migrations m
+          JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
+          LEFT JOIN segkpi.snapshots p ON p.snapshot_id = m.previous_snapshot_id
+         WHERE m.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x
+                                 ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1);
+        COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous snapshot to the latest (by as_of), counted at refresh; small cells hidden';
         COMMENT ON COLUMN segkpi.segment_migration.segmentation IS 'the segmentation';
         COMMENT ON COLUMN segkpi.segment_migration.from_segment IS 'segment in the previous snapshot, (none) when absent';
         COMMENT ON COLUMN segkpi.segment_migration.to_segment IS 'segment in the latest snapshot, (none) when absent';
-        COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move';
+        COMMENT ON COLUMN segkpi.segment_migration.customers IS 'customers making this move; NULL when hidden';
+        COMMENT ON COLUMN segkpi.segment_migration.snapshot_id IS 'the latest snapshot (greatest as_of)';
+        COMMENT ON COLUMN segkpi.segment_migration.previous_snapshot_id IS 'the snapshot before it when it was taken';
+        COMMENT ON COLUMN segkpi.segment_migration.as_of IS 'as_of of the latest snapshot';
+        COMMENT ON COLUMN segkpi.segment_migration.previous_as_of IS 'as_of of the previous snapshot';
+        COMMENT ON COLUMN segkpi.segment_migration.hidden IS 'a small cell, or one hidden with it so that no row or column total gives it back (settings.min_segment_size)';
     END IF;
-    IF to_regclass('segkpi.rfm_grid') IS NULL THEN
-        CREATE VIEW segkpi.rfm_grid WITH (security_barrier = true) AS
-        SELECT f.r, f.f, count(*) AS customers, round(avg(f.monetary), 2) AS mean_monetary
-          FROM segkpi.customer_features f
-         WHERE f.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots) AND f.r IS NOT NULL
-         GROUP BY f.r, f.f
-        HAVING count(*) >= (SELECT min_segment_size FROM segkpi.settings);
-        COMMENT ON VIEW segkpi.rfm_grid IS 'R x F grid of the latest snapshot (five bins): customers and mean monetary (cells below settings.min_segment_size hidden)';
+    -- R x F cells of the latest snapshot (greatest as_of); a cell of 1 .. k - 1
+    -- customers is hidden, with the smallest shown ones until the hidden
+    -- set is safe (the cells add up to the snapshot's customers)
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = to_regclass('segkpi.rfm_grid')
+                      AND pg_get_viewdef(c.oid) LIKE '%hidden_set_safe%') THEN
+        CREATE OR REPLACE VIEW segkpi.rfm_grid WITH (security_barrier = true) AS
+        WITH latest AS (
+            SELECT x.snapshot_id, x.as_of FROM segkpi.snapshots x ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1
+        ),
+        cells AS (
+            SELECT f.r, f.f, count(*) AS n, avg(f.monetary) AS mean_monetary, l.snapshot_id, l.as_of,
+                   (SELECT st.min_segment_size FROM segkpi.settings st) AS k
+              FROM segkpi.customer_features f JOIN latest l ON l.snapshot_id = f.snapshot_id
+             WHERE f.r IS NOT NULL
+             GROUP BY f.r, f.f, l.snapshot_id, l.as_of
+        ),
+        running AS (
+            SELECT c.*, c.n BETWEEN 1 AND c.k - 1 AS small,
+                   count(*) FILTER (WHERE c.n BETWEEN 1 AND c.k - 1) OVER () AS n_small,
+                   coalesce(sum(c.n) FILTER (WHERE c.n BETWEEN 1 AND c.k - 1) OVER (), 0) AS c_small,
+                   CASE WHEN NOT c.n BETWEEN 1 AND c.k - 1 THEN count(*) OVER vis END AS v_rank,
+                   sum(c.n) OVER vis AS v_n
+              FROM cells c
+            WINDOW vis AS (PARTITION BY c.n BETWEEN 1 AND c.k - 1 ORDER BY c.n, c.r, c.f ROWS UNBOUNDED PRECEDING)
+        ),
+        flagged AS (
+            SELECT g.*,
+                   g.small OR g.v_rank <= CASE WHEN g.n_small = 0 OR segkpi.hidden_set_safe(g.n_small, g.c_small, 0, g.k) THEN 0
+                                               ELSE coalesce(min(g.v_rank) FILTER (
+                                                        WHERE segkpi.hidden_set_safe(g.n_small + g.v_rank, g.c_small + g.v_n, 0, g.k))
+                                                        OVER (), 2147483647) END AS hidden
+              FROM running g
+        )
+        SELECT g.r, g.f, CASE WHEN NOT g.hidden THEN g.n END AS customers,
+               CASE WHEN NOT g.hidden THEN round(g.mean_monetary, 2) END AS mean_monetary,
+               g.snapshot_id, g.as_of, g.hidden
+          FROM flagged g;
+        COMMENT ON VIEW segkpi.rfm_grid IS 'R x F grid of the latest snapshot (greatest as_of; five bins): customers and mean monetary; small cells hidden';
         COMMENT ON COLUMN segkpi.rfm_grid.r IS 'recency score';
         COMMENT ON COLUMN segkpi.rfm_grid.f IS 'frequency score';
-        COMMENT ON COLUMN segkpi.rfm_grid.customers IS 'customers in the cell';
-        COMMENT ON COLUMN segkpi.rfm_grid.mean_monetary IS 'mean monetary total of the cell';
+        COMMENT ON COLUMN segkpi.rfm_grid.customers IS 'customers in the cell; NULL when hidden';
+        COMMENT ON COLUMN segkpi.rfm_grid.mean_monetary IS 'mean monetary total of the cell; NULL when hidden';
+        COMMENT ON COLUMN segkpi.rfm_grid.snapshot_id IS 'the latest snapshot';
+        COMMENT ON COLUMN segkpi.rfm_grid.as_of IS 'its as_of';
+        COMMENT ON COLUMN segkpi.rfm_grid.hidden IS 'a small cell, or one hidden with it (settings.min_segment_size)';
     END IF;
     -- views made before 0.6 filter small cells without being barriers
     FOREACH v IN ARRAY ARRAY['segkpi.segment_migration', 'segkpi.rfm_grid'] LOOP
@@ -215,7 +259,7 @@ BEGIN
                    AND cs.customer_id = f2.customer_id
                  GROUP BY 1, 2) x
          WHERE f.snapshot_id = x.snapshot_id AND f.customer_id = x.customer_id;
-        DROP VIEW IF EXISTS segkpi.segment_migration, segkpi.rfm_grid;
+        DROP VIEW IF EXISTS segkpi.rfm_grid;
         DROP TABLE segkpi.customer_segments;
         PERFORM segkpi.ensure_customer_tables(
             (SELECT a.atttypid::regtype FROM pg_attribute a

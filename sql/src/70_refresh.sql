@@ -254,6 +254,8 @@ COMMENT ON FUNCTION segkpi.segments_sql(text[]) IS
 --   segments                every customer's scores and segments
 --   sources                 spend, feedback, predictions, leads
 --   kpis                    cohort roll-ups, then KPIs per segmentation
+--   migration               segment migration from the previous snapshot,
+--                           as counts (segkpi.store_migration, 78_migration.sql)
 -- The time of each goes into snapshots.stages.
 CREATE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.now(), progress boolean DEFAULT false)
     RETURNS bigint
@@ -357,9 +359,16 @@ BEGIN
     IF progress THEN RAISE NOTICE 'refresh: spend, feedback and leads in % s', stage_times -> 'sources'; END IF;
     t_stage := clock_timestamp();
 
-    PERFORM segkpi.stage_kpis(run, segs, assign, ARRAY(SELECT l.sql IS NOT NULL FROM unnest(leads) WITH ORDINALITY l(sql, n) ORDER BY l.n), vals);
+    PERFORM segkpi.stage_kpis(run, segs, assign,
+                              ARRAY(SELECT l.sql IS NOT NULL FROM unnest(leads) WITH ORDINALITY l(sql, n) ORDER BY l.n),
+                              vals);
     stage_times := stage_times || jsonb_build_object('kpis', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN RAISE NOTICE 'refresh: KPIs in % s', stage_times -> 'kpis'; END IF;
+    t_stage := clock_timestamp();
+
+    PERFORM segkpi.store_migration(run.snapshot_id);
+    stage_times := stage_times || jsonb_build_object('migration', extract(epoch FROM clock_timestamp() - t_stage));
+    IF progress THEN RAISE NOTICE 'refresh: segment migration in % s', stage_times -> 'migration'; END IF;
 
     UPDATE segkpi.snapshots SET stages = stage_times WHERE snapshot_id = run.snapshot_id;
     RETURN run.snapshot_id;

@@ -32,7 +32,8 @@ BEGIN
                       HINT = format('Bound attributes: %s.', coalesce(array_to_string(b.attributes, ', '), 'none'));
         END IF;
         IF jsonb_typeof(cond) = 'array' THEN
-            -- listed values compare as text; a JSON null in the list matches nothing
+            -- listed values compare as text (a JSON null, which rules
+            -- written before 0.6 may hold, matches nothing)
             refs := '{}';
             FOR v IN SELECT e FROM jsonb_array_elements_text(cond) e WHERE e IS NOT NULL LOOP
                 vals := vals || v;
@@ -42,9 +43,10 @@ BEGIN
                                      CASE WHEN cardinality(refs) = 0 THEN 'NULL' ELSE array_to_string(refs, ', ') END);
         ELSIF jsonb_typeof(cond) = 'object' AND (cond ? 'min' OR cond ? 'max') THEN
             -- A bound is read by the input function of the attribute's type,
-            -- as a literal compared with the attribute would be; in a
-            -- subquery, because some input functions (dates, enums) are only
-            -- STABLE: the planner would otherwise convert the bound once per row.
+            -- as a literal compared with the attribute would be.  (Rules
+            -- are written with numbers on numeric attributes, but a binding
+            -- may change later: in a subquery, a bound for a type whose input
+            -- function is only STABLE is still converted once, not per row.)
             typ := segkpi.binding_column_type(b.relation, attr::name, 'rule attribute', NULL);
             IF cond ? 'min' THEN
                 vals := vals || (cond ->> 'min');
@@ -82,7 +84,8 @@ BEGIN
         vals := vals || r.segment;
         sql := sql || format(' WHEN %s THEN $3[%s]', cond, cardinality(vals));
     END LOOP;
-    sql := sql || ' ELSE ''Other'' END';
+    -- no rules: everybody is Other ("CASE ELSE ... END" is not SQL)
+    sql := CASE WHEN sql = 'CASE' THEN '''Other''' ELSE sql || ' ELSE ''Other'' END' END;
     reads := ARRAY(SELECT DISTINCT k::name FROM segkpi.segment_rules sr, jsonb_object_keys(sr.conditions) k
                     WHERE sr.segmentation = rule_case.segmentation ORDER BY 1);
 END

@@ -26,10 +26,10 @@
 -- summary is called in the select list (OFFSET 0 keeps it to one call per
 -- row): as a LATERAL function scan it cost three times as much.  A nested
 -- loop would look each customer up in the customers' index: the planner
--- guesses a thousand activities.  DateStyle: rule segments compare bound
--- attributes as text and read their bounds by the attributes' input
--- functions, in the style segkpi has always used (ISO: what a date
--- attribute's text looks like must not depend on the session).
+-- guesses a thousand activities.  DateStyle: no value is a literal any
+-- more, but rule segments compare listed values with the attributes'
+-- text, and the text of a date or time attribute must not depend on the
+-- session: ISO, as segkpi has always read it.
 CREATE FUNCTION segkpi.stage_orders(run segkpi.refresh_run, inputs text, vals text[])
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE

@@ -2,24 +2,144 @@
 -- KPI pipeline: views for dashboards (aggregates only; small segments hidden)
 ------------------------------------------------------------------------
 
-CREATE VIEW segkpi.kpi_trends WITH (security_barrier = true) AS
-SELECT k.snapshot_id, k.segmentation, k.segment, k.period_start, k.period_end,
-       k.customers, round(k.share, 4) AS share, k.active_customers, k.new_customers, k.orders,
-       k.revenue, k.cost, round(k.aov, 2) AS aov, round(k.purchase_frequency, 4) AS purchase_frequency,
-       round(k.retention_rate, 4) AS retention_rate, round(k.churn_rate, 4) AS churn_rate,
-       round(k.attributed_spend, 2) AS attributed_spend, round(k.cac, 2) AS cac,
-       k.leads, k.converted_leads, round(k.conversion_rate, 4) AS conversion_rate,
-       round(k.cltv_historical, 2) AS cltv_historical, round(k.cltv_formula, 2) AS cltv_formula,
-       round(k.roi, 4) AS roi, round(k.marketing_roi, 4) AS marketing_roi, round(k.csat, 2) AS csat,
-       round(k.cltv_predicted, 2) AS cltv_predicted, round(k.p_alive, 4) AS p_alive
-  FROM segkpi.segment_kpis k
- WHERE k.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
-   AND (k.segment = '(all)' OR k.customers >= (SELECT min_segment_size FROM segkpi.settings));
+-- Every KPI row of every snapshot as dashboards may see it: ratios
+-- rounded, the snapshot's as_of, whether the period had ended by then, and
+-- small cells hidden.  Internal: the public views below pick from it (all
+-- snapshots together would let a reader difference one snapshot's members
+-- against another's).  Every window is partitioned by snapshot, so a
+-- view's condition on snapshot_id reaches the scan of segment_kpis.
+--
+-- Small-cell hiding, per snapshot, segmentation and period (one "(all)"
+-- row and its segments): a segment is small when it has 1 to k - 1
+-- customers or 1 to k - 1 active customers, k = settings.min_segment_size.
+-- Hiding only the small ones would let "(all)" minus the visible segments
+-- give them back, so while anything is hidden the hidden set also holds
+-- at least two segments with at least k customers together (and no
+-- active customers, or at least k), adding the smallest visible segments
+-- until it does (complementary suppression).  When no such set exists,
+-- every segment of the group is hidden; "(all)" is hidden when it is small
+-- itself.  A hidden row keeps its keys and flags; its measures are NULL.
+-- Whether a set of hidden cells is safe to leave hidden beside a total:
+-- at least two cells, at least k customers together, and no active
+-- customers among them or at least k (so no one customer's purchases can
+-- be told from the rest).  The views below add the smallest shown cells
+-- to the hidden ones until the set is safe.
+CREATE FUNCTION segkpi.hidden_set_safe(cells bigint, customers numeric, active numeric, k integer)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN cells >= 2 AND customers >= k AND (active = 0 OR active >= k);
+COMMENT ON FUNCTION segkpi.hidden_set_safe(bigint, numeric, numeric, integer) IS
+    'true when hidden cells are at least two, hold at least k customers together and no or at least k active ones';
 
+CREATE VIEW segkpi.kpi_cells WITH (security_barrier = true) AS
+WITH cells AS (
+    SELECT k.*, s.as_of, s.timezone, st.min_segment_size AS min_size,
+           (k.period_end::timestamp AT TIME ZONE s.timezone) <= s.as_of AS complete,
+           (k.customers BETWEEN 1 AND st.min_segment_size - 1
+            OR k.active_customers BETWEEN 1 AND st.min_segment_size - 1) AS small
+      FROM segkpi.segment_kpis k
+      JOIN segkpi.snapshots s ON s.snapshot_id = k.snapshot_id
+     CROSS JOIN segkpi.settings st
+),
+running AS (
+    SELECT c.*,
+           count(*) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp AS n_small,
+           coalesce(sum(c.customers) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp, 0) AS c_small,
+           coalesce(sum(c.active_customers) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp, 0) AS a_small,
+           CASE WHEN c.segment <> '(all)' AND NOT c.small THEN count(*) OVER vis END AS v_rank,
+           sum(c.customers) OVER vis AS v_customers,
+           sum(c.active_customers) OVER vis AS v_active
+      FROM cells c
+    WINDOW grp AS (PARTITION BY c.snapshot_id, c.segmentation, c.period_start),
+           vis AS (PARTITION BY c.snapshot_id, c.segmentation, c.period_start, c.segment <> '(all)' AND NOT c.small
+                   ORDER BY c.customers, c.active_customers, c.segment ROWS UNBOUNDED PRECEDING)
+),
+hiding AS (
+    -- hide_upto: how many of the smallest visible segments join the hidden ones
+    SELECT r.*,
+           CASE WHEN r.n_small = 0 THEN 0
+                WHEN segkpi.hidden_set_safe(r.n_small, r.c_small, r.a_small, r.min_size) THEN 0
+                ELSE coalesce(min(r.v_rank) FILTER (
+                         WHERE segkpi.hidden_set_safe(r.n_small + r.v_rank, r.c_small + r.v_customers,
+                                                      r.a_small + r.v_active, r.min_size)) OVER grp,
+                         2147483647)
+           END AS hide_upto
+      FROM running r
+    WINDOW grp AS (PARTITION BY r.snapshot_id, r.segmentation, r.period_start)
+),
+flagged AS (
+    SELECT h.*,
+           CASE WHEN h.segment = '(all)' THEN h.small
+                ELSE h.small OR h.v_rank <= h.hide_upto END AS hidden,
+           h.period_start = max(h.period_start) FILTER (WHERE h.complete)
+                            OVER (PARTITION BY h.snapshot_id) AS last_complete
+      FROM hiding h
+)
+SELECT f.snapshot_id, f.segmentation, f.segment, f.period_start, f.period_end,
+       v.customers, round(v.share, 4) AS share, v.active_customers, v.new_customers, v.orders,
+       v.revenue, v.cost, round(v.aov, 2) AS aov, round(v.purchase_frequency, 4) AS purchase_frequency,
+       round(v.retention_rate, 4) AS retention_rate, round(v.churn_rate, 4) AS churn_rate,
+       round(v.attributed_spend, 2) AS attributed_spend, round(v.cac, 2) AS cac,
+       v.leads, v.converted_leads, round(v.conversion_rate, 4) AS conversion_rate,
+       round(v.cltv_historical, 2) AS cltv_historical, round(v.cltv_formula, 2) AS cltv_formula,
+       round(v.roi, 4) AS roi, round(v.marketing_roi, 4) AS marketing_roi, round(v.csat, 2) AS csat,
+       round(v.cltv_predicted, 2) AS cltv_predicted, round(v.p_alive, 4) AS p_alive,
+       f.as_of, f.complete, f.hidden, v.previously_active, v.retained, v.feedback_answers,
+       f.last_complete
+  FROM flagged f
+  LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true;
+
+-- The latest snapshot (greatest as_of; ties: highest id): its members'
+-- KPIs in every period, back to the first (a cohort view: today's members
+-- in the past), the current period included and flagged incomplete.
+CREATE VIEW segkpi.kpi_trends WITH (security_barrier = true) AS
+SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
+       c.customers, c.share, c.active_customers, c.new_customers, c.orders,
+       c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
+       c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
+       c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+  FROM segkpi.kpi_cells c
+ WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
+                         ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
+
+-- The latest snapshot's last complete period.
 CREATE VIEW segkpi.kpi_latest WITH (security_barrier = true) AS
-SELECT t.* FROM segkpi.kpi_trends t
- WHERE t.period_start = (SELECT date_trunc(s.period_grain, (s.as_of - interval '1 microsecond') AT TIME ZONE s.timezone)::date
-                           FROM segkpi.snapshots s WHERE s.snapshot_id = t.snapshot_id);
+SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
+       c.customers, c.share, c.active_customers, c.new_customers, c.orders,
+       c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
+       c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
+       c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+  FROM segkpi.kpi_cells c
+ WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
+                         ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
+   AND c.last_complete;
+
+-- Point-in-time history, for trend charts: every period as the snapshot
+-- that had just completed it saw it, with that snapshot's own members.  A
+-- snapshot's last complete period is the latest one ending at or before
+-- its as_of; when several snapshots share it (daily refreshes in monthly
+-- grain), the one with the greatest as_of gives the period's rows.
+CREATE VIEW segkpi.kpi_history WITH (security_barrier = true) AS
+SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
+       c.customers, c.share, c.active_customers, c.new_customers, c.orders,
+       c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
+       c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
+       c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+  FROM segkpi.kpi_cells c
+ WHERE c.last_complete
+   AND c.snapshot_id = ANY (ARRAY(
+       SELECT DISTINCT ON (s.period_grain, l.last_start) s.snapshot_id
+         FROM segkpi.snapshots s
+        CROSS JOIN LATERAL (SELECT date_trunc(s.period_grain, (s.as_of - interval '1 microsecond') AT TIME ZONE s.timezone)
+                                       AS cur_start,
+                                   CASE s.period_grain WHEN 'month' THEN interval '1 month'
+                                                       ELSE interval '3 months' END AS step) p
+        CROSS JOIN LATERAL (SELECT CASE WHEN ((p.cur_start + p.step) AT TIME ZONE s.timezone) <= s.as_of
+                                        THEN p.cur_start ELSE p.cur_start - p.step END AS last_start) l
+        ORDER BY s.period_grain, l.last_start, s.as_of DESC, s.snapshot_id DESC));
 
 CREATE FUNCTION segkpi.migration(from_snapshot bigint, to_snapshot bigint)
     RETURNS TABLE (segmentation text, from_segment text, to_segment text, customers bigint)
@@ -77,8 +197,10 @@ SELECT b.metric, round(b.value, 4) AS before_segmentation, round(a.value, 4) AS 
   FROM metrics b JOIN metrics a ON a.ord = b.ord AND a.after AND NOT b.after
  ORDER BY b.ord;
 
-COMMENT ON VIEW segkpi.kpi_trends IS 'KPIs per segmentation, segment and period of the latest snapshot; segments below settings.min_segment_size are hidden';
-COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the last period of the latest snapshot (the one holding the instant just before as_of); same columns as kpi_trends';
+COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
+COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';
+COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the latest snapshot (greatest as_of) in its last complete period; small cells hidden';
+COMMENT ON VIEW segkpi.kpi_history IS 'point-in-time history for trends: each period as the latest snapshot that had just completed it saw it, with its own members; small cells hidden';
 COMMENT ON VIEW segkpi.before_after IS 'KPIs before and after settings.launch_date, over all customers: the before/after segmentation report';
 -- The KPI views show the columns of segment_kpis (ratios rounded): same comments.
 DO $$
@@ -86,7 +208,7 @@ DECLARE
     v text;
     c record;
 BEGIN
-    FOREACH v IN ARRAY ARRAY['kpi_trends', 'kpi_latest'] LOOP
+    FOREACH v IN ARRAY ARRAY['kpi_cells', 'kpi_trends', 'kpi_latest', 'kpi_history'] LOOP
         FOR c IN SELECT a.attname, pg_catalog.col_description('segkpi.segment_kpis'::pg_catalog.regclass, a.attnum) AS d
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = 'segkpi.segment_kpis'::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped LOOP
@@ -99,6 +221,19 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON COLUMN segkpi.kpi_cells.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_cells.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_cells.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_trends.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_trends.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_trends.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_latest.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_latest.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_latest.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_history.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.kpi_history.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
+COMMENT ON COLUMN segkpi.kpi_history.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
+COMMENT ON COLUMN segkpi.kpi_cells.last_complete IS 'the last complete period of its snapshot';
 COMMENT ON COLUMN segkpi.before_after.metric IS 'KPI over all customers';
 COMMENT ON COLUMN segkpi.before_after.before_segmentation IS 'value over the periods before settings.launch_date (ratios of sums; CLTV at the last period)';
 COMMENT ON COLUMN segkpi.before_after.after_segmentation IS 'value over the periods from settings.launch_date on';
@@ -111,26 +246,61 @@ GRANT USAGE, SELECT, UPDATE ON SEQUENCE segkpi.snapshots_snapshot_id_seq TO @ext
 
 COMMENT ON FUNCTION segkpi.migration(bigint, bigint) IS 'customers per (segmentation, from segment, to segment) between two snapshots; (none) for customers in only one';
 
-GRANT SELECT ON segkpi.kpi_trends, segkpi.kpi_latest, segkpi.before_after TO @extowner@ WITH GRANT OPTION;
+GRANT SELECT ON segkpi.kpi_trends, segkpi.kpi_latest, segkpi.kpi_history, segkpi.before_after
+    TO @extowner@ WITH GRANT OPTION;
+GRANT SELECT ON segkpi.kpi_cells TO @extowner@;
 REVOKE EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(timestamptz, boolean),
     segkpi.bind(text, regclass, jsonb, name[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(timestamptz, boolean),
     segkpi.bind(text, regclass, jsonb, name[]) TO @extowner@;
 
+-- k-means clusters of the latest snapshot (greatest as_of) in original
+-- units.  A cluster of 1 .. k - 1 customers is hidden, with the smallest
+-- shown ones until the hidden set is safe (cluster sizes add up to the
+-- customers fitted).
 CREATE VIEW segkpi.cluster_profiles WITH (security_barrier = true) AS
-SELECT m.snapshot_id, m.segmentation, 'Cluster ' || c.cluster AS segment, c.size AS customers,
-       (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
-          FROM unnest(m.features, c.centroid) AS u(feature, value)) AS centroid,
-       round(c.wcss::numeric, 4) AS wcss
-  FROM segkpi.segment_models m, LATERAL segkpi.kmeans_centroids(m.model) c
- WHERE m.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
-   AND c.size >= (SELECT min_segment_size FROM segkpi.settings);
+WITH clusters AS (
+    SELECT m.snapshot_id, s.as_of, m.segmentation, m.features, c.cluster, c.size, c.centroid, c.wcss,
+           st.min_segment_size AS k, c.size BETWEEN 1 AND st.min_segment_size - 1 AS small
+      FROM segkpi.segment_models m
+      JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
+     CROSS JOIN segkpi.settings st
+     CROSS JOIN LATERAL segkpi.kmeans_centroids(m.model) c
+     WHERE m.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1)
+),
+running AS (
+    SELECT c.*,
+           count(*) FILTER (WHERE c.small) OVER seg AS n_small,
+           coalesce(sum(c.size) FILTER (WHERE c.small) OVER seg, 0) AS c_small,
+           CASE WHEN NOT c.small THEN count(*) OVER vis END AS v_rank,
+           sum(c.size) OVER vis AS v_size
+      FROM clusters c
+    WINDOW seg AS (PARTITION BY c.segmentation),
+           vis AS (PARTITION BY c.segmentation, c.small ORDER BY c.size, c.cluster ROWS UNBOUNDED PRECEDING)
+),
+flagged AS (
+    SELECT r.*,
+           r.small OR r.v_rank <= CASE WHEN r.n_small = 0 OR segkpi.hidden_set_safe(r.n_small, r.c_small, 0, r.k) THEN 0
+                                       ELSE coalesce(min(r.v_rank) FILTER (
+                                                WHERE segkpi.hidden_set_safe(r.n_small + r.v_rank, r.c_small + r.v_size, 0, r.k))
+                                                OVER (PARTITION BY r.segmentation), 2147483647) END AS hidden
+      FROM running r
+)
+SELECT f.snapshot_id, f.segmentation, 'Cluster ' || f.cluster AS segment,
+       CASE WHEN NOT f.hidden THEN f.size END AS customers,
+       CASE WHEN NOT f.hidden THEN (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
+                                      FROM unnest(f.features, f.centroid) AS u(feature, value)) END AS centroid,
+       CASE WHEN NOT f.hidden THEN round(f.wcss::numeric, 4) END AS wcss,
+       f.as_of, f.hidden
+  FROM flagged f;
 COMMENT ON VIEW segkpi.cluster_profiles IS
-    'k-means clusters of the latest snapshot in original feature units, so a person can name them; small clusters hidden';
+    'k-means clusters of the latest snapshot (greatest as_of) in original feature units, so a person can name them; small clusters hidden';
 COMMENT ON COLUMN segkpi.cluster_profiles.snapshot_id IS 'the snapshot';
 COMMENT ON COLUMN segkpi.cluster_profiles.segmentation IS 'the k-means segmentation';
 COMMENT ON COLUMN segkpi.cluster_profiles.segment IS 'Cluster n (the segment name in the KPI views)';
 COMMENT ON COLUMN segkpi.cluster_profiles.customers IS 'customers fitted to the cluster';
 COMMENT ON COLUMN segkpi.cluster_profiles.centroid IS 'feature -> centroid value in original units';
 COMMENT ON COLUMN segkpi.cluster_profiles.wcss IS 'within-cluster sum of squares (transformed space)';
+COMMENT ON COLUMN segkpi.cluster_profiles.as_of IS 'as_of of the snapshot';
+COMMENT ON COLUMN segkpi.cluster_profiles.hidden IS 'a small cluster, or one hidden with it (settings.min_segment_size): its figures are NULL';
 GRANT SELECT ON segkpi.cluster_profiles TO @extowner@ WITH GRANT OPTION;

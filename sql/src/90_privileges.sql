@@ -39,7 +39,10 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.binding_types(text),
     segkpi.check_writer(regclass),
     segkpi.lock_snapshots(),
-    segkpi.adopt_customer_tables()
+    segkpi.adopt_customer_tables(),
+    segkpi.hide_migration_cells(bigint),
+    segkpi.store_migration(bigint),
+    segkpi.check_rule(text, integer, jsonb)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.binding_column_type(regclass, name, text, text[]),
@@ -76,7 +79,10 @@ GRANT EXECUTE ON FUNCTION
     segkpi.binding_types(text),
     segkpi.check_writer(regclass),
     segkpi.lock_snapshots(),
-    segkpi.adopt_customer_tables()
+    segkpi.adopt_customer_tables(),
+    segkpi.hide_migration_cells(bigint),
+    segkpi.store_migration(bigint),
+    segkpi.check_rule(text, integer, jsonb)
     TO @extowner@;
 
 -- Trigger functions fire whatever their EXECUTE privilege; nobody needs to
@@ -84,7 +90,9 @@ GRANT EXECUTE ON FUNCTION
 REVOKE EXECUTE ON FUNCTION
     segkpi.rfm_rules_guard(),
     segkpi.settings_replace(),
-    segkpi.snapshots_cascade()
+    segkpi.snapshots_cascade(),
+    segkpi.settings_rehide(),
+    segkpi.segment_rules_check()
     FROM PUBLIC;
 
 -- The owner may empty the history as the README says (TRUNCATE

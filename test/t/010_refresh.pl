@@ -33,10 +33,27 @@ $node->safe_psql('postgres', q{
 });
 is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '1', 'first snapshot');
 
-# A second refresh waits for one in progress, and says so.
-my $holder = $node->background_psql('postgres');
-my $locked = $holder->query_safe("BEGIN; SELECT pg_advisory_xact_lock(hashtext('segkpi.refresh')), 'locked';");
-like($locked, qr/locked/, 'another session holds the refresh lock');
+# A second refresh waits for one in progress, and says so.  The one in
+# progress is a real refresh held in flight: the feedback it reads is a
+# view over a "gate" table that another session keeps locked, so it stops
+# in its sources stage, after its snapshot row and customer rows were
+# written (no timing involved).
+$node->safe_psql('postgres', q{
+    CREATE TABLE gate ();
+    CREATE TABLE gated_answers (customer_id bigint, answered_at timestamptz, score numeric);
+    CREATE VIEW gated_feedback AS
+        SELECT a.* FROM gated_answers a WHERE (SELECT count(*) FROM gate) >= 0;
+    SELECT segkpi.bind_feedback('gated_feedback', 'customer_id', 'answered_at', 'score');
+});
+my $gate = $node->background_psql('postgres');
+$gate->query_safe('BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;');
+my $inflight = $node->background_psql('postgres', on_error_stop => 0);
+my $inflight_pid = $inflight->query_safe('SELECT pg_backend_pid()');
+$inflight->query_until(qr/sent/, "\\echo sent\nSELECT 'sid=' || segkpi.refresh('2025-01-01');\n");
+ok($node->poll_query_until('postgres', qq{
+    SELECT EXISTS (SELECT FROM pg_locks
+                    WHERE pid = $inflight_pid AND NOT granted AND relation = 'gate'::regclass)}),
+   'a refresh is in progress (held at the gate)');
 
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
     SET lock_timeout = '1s';
@@ -46,9 +63,19 @@ like($stderr, qr/another segkpi.refresh is running; waiting for it to finish/, '
 like($stderr, qr/lock timeout/, 'and waits (here until lock_timeout)');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM segkpi.snapshots'), '1', 'no half snapshot from the waiting refresh');
 
-$holder->query_safe('COMMIT');
-$holder->quit;
-is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '2', 'refresh runs once the lock is free (the waiting one took no id)');
+$gate->query_safe('COMMIT');
+$gate->quit;
+my ($inflight_out) = $inflight->query("\\echo finished");
+like($inflight_out, qr/sid=2\b/, 'the refresh in progress finishes once let go')
+  or diag($inflight->{stderr});
+$inflight->quit;
+$node->safe_psql('postgres', q{
+    DELETE FROM segkpi.bindings WHERE source = 'feedback';
+    DROP VIEW gated_feedback;
+    DROP TABLE gated_answers, gate;
+});
+is($node->safe_psql('postgres', q{SELECT segkpi.refresh('2025-01-01')}), '3',
+   'refresh runs once the one in progress committed (the waiting one took no id)');
 
 # A refresh cancelled half-way (statement_timeout) leaves nothing behind.
 # The feedback it reads sleeps a second, so the timeout strikes in the
@@ -67,7 +94,7 @@ $node->safe_psql('postgres', q{
 like($stderr, qr/canceling statement due to statement timeout/, 'a slow refresh is cancelled');
 is($node->safe_psql('postgres', q{
     SELECT count(*) || '/' || (SELECT count(DISTINCT snapshot_id) FROM segkpi.customer_segments)
-      FROM segkpi.snapshots}), '2/2', 'the cancelled refresh left no snapshot and no customer rows');
+      FROM segkpi.snapshots}), '3/3', 'the cancelled refresh left no snapshot and no customer rows');
 $node->safe_psql('postgres', q{
     DELETE FROM segkpi.bindings WHERE source = 'feedback';
     DROP VIEW slow_feedback;
