@@ -49,7 +49,7 @@ SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": []}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": 9, "max": 2}}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": 5}')$$);
-SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": "a"}}')$$);
+SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"min": true}}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": {"low": 1}}')$$);
 SELECT sqlerr($$INSERT INTO segkpi.segment_rules VALUES ('bad_rules', 1, 'X', '{"size": [["S"]]}')$$);
 -- a segmentation without rules puts everybody in Other
@@ -136,7 +136,7 @@ RESET client_min_messages;
 CREATE ROLE regress_segkpi_nobody;
 SELECT has_function_privilege('regress_segkpi_nobody', 'segkpi.refresh(timestamptz, boolean)', 'EXECUTE') AS refresh,
        has_function_privilege('regress_segkpi_nobody', 'segkpi.erase_customer(anyelement)', 'EXECUTE') AS erase,
-       has_function_privilege('regress_segkpi_nobody', 'segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean)', 'EXECUTE') AS internals,
+       has_function_privilege('regress_segkpi_nobody', 'segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])', 'EXECUTE') AS internals,
        has_table_privilege('regress_segkpi_nobody', 'segkpi.kpi_trends', 'SELECT') AS dashboards,
        has_table_privilege('regress_segkpi_nobody', 'segkpi.customer_segments', 'SELECT') AS customer_level,
        has_table_privilege('regress_segkpi_nobody', 'segkpi.rfm_rules', 'SELECT') AS rules_readable;

@@ -119,3 +119,48 @@ SELECT segkpi.erase_customer(6::bigint) AS rows_erased;
 -- and whole snapshots can go too
 SELECT segkpi.prune_snapshots(keep_last => 1, customer_level_only => false) AS pruned;
 SELECT count(*) AS snapshots_left FROM segkpi.snapshots;
+
+-- Ratios never show a sign their economics contradict; each is NULL
+-- outside its domain (by hand):
+--   ROI 100 - 50 - 20 over 50 + 20 = 0.4286; a loss, -10 - 5 - 5 over 10,
+--   is -2; an outlay of -50 + 20 <= 0 has no ROI (it was +182 % before);
+--   marketing ROI needs spend > 0; AOV and the formula CLTV need revenue
+--   > 0 (refunds outweighing orders); CAC needs spend >= 0.
+SELECT round(segkpi.kpi_roi(100, 50, 20), 4) AS roi, segkpi.kpi_roi(-10, 5, 5) AS roi_loss,
+       segkpi.kpi_roi(100, -50, 20) AS roi_negative_outlay, segkpi.kpi_roi(100, 0, 0) AS roi_no_outlay,
+       segkpi.kpi_marketing_roi(100, 10, 0) AS mroi_no_spend, segkpi.kpi_marketing_roi(100, 10, -5) AS mroi_refunded_spend,
+       round(segkpi.kpi_marketing_roi(100, 10, 30), 4) AS mroi;
+SELECT segkpi.kpi_aov(-10, 2) AS aov_refunds, segkpi.kpi_aov(0, 2) AS aov_zero, segkpi.kpi_aov(90, 3) AS aov,
+       segkpi.kpi_cac(-10, 2) AS cac_negative, segkpi.kpi_cac(0, 2) AS cac_free, segkpi.kpi_cac(30, 0) AS cac_nobody,
+       segkpi.kpi_cltv_formula(-5, 1, 0.5, -10, 5, 12) AS cltv_loss_revenue,
+       round(segkpi.kpi_cltv_formula(50, 1, 0.5, 100, 120, 12), 2) AS cltv_negative_margin,
+       segkpi.kpi_cltv_formula(50, 1, 1, 100, 20, 12) AS cltv_no_churn;
+
+-- A rule segment without members keeps its rows, its leads and the spend
+-- tagged to it (before 0.6 it vanished and that spend went to others);
+-- leads lack the attribute "tier", so the rules match no lead (a NOTICE
+-- says so) and every lead is Other.
+UPDATE segkpi.settings SET min_segment_size = 0;
+INSERT INTO segkpi.segment_rules VALUES ('tier', 5, 'E', '{"tier": ["E"]}');
+CREATE TABLE kv.spend (day date, amount numeric, target text);
+INSERT INTO kv.spend VALUES ('2024-03-05', 70, 'E'), ('2024-03-06', 30, NULL);
+CREATE TABLE kv.leads (created timestamptz, converted timestamptz, region text);
+INSERT INTO kv.leads VALUES ('2024-03-02', '2024-03-09', 'north'), ('2024-03-03', NULL, 'south');
+SELECT segkpi.bind_marketing_spend('kv.spend', 'day', 'amount', target_segment => 'target');
+SELECT segkpi.bind_leads('kv.leads', 'created', 'converted', attributes => '{region}');
+SELECT segkpi.refresh('2024-04-01') AS with_e \gset
+-- (this snapshot is not the latest by as_of: read it by id)
+SELECT segment, customers, attributed_spend, cac, leads, converted_leads
+  FROM segkpi.kpi_cells WHERE snapshot_id = :with_e AND period_start = '2024-03-01' ORDER BY segment;
+
+-- Historical CLTV counts the margin of the customers it divides by.
+-- Customer 1 was acquired on February 20th (bound acquired_at) after
+-- ordering in January, so A in January holds customers 2, 7 and 8:
+-- margin 50 + 10 + 20 = 80, CLTV 26.67 (customer 1's 100 left out; 60
+-- before 0.6).  From February on, customer 1 counts with every order.
+ALTER TABLE kv.customers ADD COLUMN acquired timestamptz;
+UPDATE kv.customers SET acquired = '2024-02-20' WHERE cust = 1;
+SELECT segkpi.bind_customers('kv.customers', 'cust', acquired_at => 'acquired', attributes => '{tier}');
+SELECT segkpi.refresh('2024-04-01') AS acquired_later \gset
+SELECT period_start, customers, cltv_historical
+  FROM segkpi.kpi_cells WHERE snapshot_id = :acquired_later AND segment = 'A' ORDER BY period_start;

@@ -23,14 +23,14 @@ SELECT regexp_replace(p.sql, '\s+', ' ', 'g') AS fit, p.vals
 
 -- Rule values, however they are spelled, are parameters: quotes, dollar
 -- signs and placeholders in them are data.  Bounds are read by the
--- attribute's type.
+-- attribute's type; a JSON null in a list matches nothing.
 CREATE SCHEMA stages;
 CREATE TABLE stages.attrs (customer_id bigint, label text, size integer);
 INSERT INTO stages.attrs VALUES (1, 'it''s', 5), (2, 'a$3[1]', 50), (3, 'x', 12), (4, NULL, NULL);
 INSERT INTO segkpi.segmentations VALUES ('quoted', 'rules', '{}', false);
 INSERT INTO segkpi.segment_rules VALUES
-    ('quoted', 1, 'O''Brien''s $1', '{"label": ["it''s", "x''"]}'),
-    ('quoted', 2, '$3[1]', '{"label": ["a$3[1]"], "size": {"max": 50}}'),
+    ('quoted', 1, 'O''Brien''s $1', '{"label": ["it''s", null]}'),
+    ('quoted', 2, '$3[1]', '{"label": ["a$3[1]"], "size": {"max": "50"}}'),
     ('quoted', 3, 'Mid', '{"size": {"min": 10, "max": 20}}');
 CREATE FUNCTION pg_temp.rule_segments(b segkpi.bindings)
     RETURNS TABLE (customer_id bigint, segment text) LANGUAGE plpgsql AS $$
@@ -52,22 +52,23 @@ DELETE FROM segkpi.segmentations WHERE name = 'quoted';
 SELECT name, stage FROM segkpi.work_tables() ORDER BY 1;
 SELECT sqlerr($$SELECT segkpi.work_table('segkpi_other')$$);
 
--- A refresh compares listed values with the attributes' text in one
--- DateStyle (ISO), whatever the session's: a date attribute listed as
--- written in ISO still matches under SQL, DMY.
+-- A refresh reads rule bounds and compares attributes as text in one
+-- DateStyle (ISO, MDY), whatever the session's: 01/02/2024 is 2 January.
 SELECT segkpi.bind_customers('demo.customers', 'customer_id', attributes => '{acquired_at,size_band}');
 INSERT INTO segkpi.segmentations (name, method) VALUES ('joined', 'rules');
-SET DateStyle = 'ISO, MDY';
-INSERT INTO segkpi.segment_rules
-SELECT 'joined', 1, 'that instant', jsonb_build_object('acquired_at', jsonb_build_array(min(acquired_at)::text))
-  FROM demo.customers;
+INSERT INTO segkpi.segment_rules VALUES ('joined', 1, 'since 2 January', '{"acquired_at": {"min": "01/02/2024"}}');
 SET DateStyle = 'SQL, DMY';
 SELECT segkpi.refresh('2025-01-01') IS NOT NULL AS refreshed;
 RESET DateStyle;
-SELECT segment, customers FROM segkpi.segment_kpis
- WHERE snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
-   AND segmentation = 'joined' AND period_start = '2024-12-01'
- ORDER BY 1;
+SELECT (SELECT customers FROM segkpi.segment_kpis
+         WHERE snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
+           AND segmentation = 'joined' AND segment = 'since 2 January'
+           AND period_start = '2024-12-01')
+     = (SELECT count(*) FROM demo.customers c JOIN segkpi.customer_features f USING (customer_id)
+         WHERE f.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
+           AND c.acquired_at >= '2024-01-02') AS same_as_2_january,
+       (SELECT count(*) > 0 FROM demo.customers c
+         WHERE c.acquired_at >= '2024-01-02' AND c.acquired_at < '2024-02-01') AS a_test_that_tells;
 -- every stage reports its time (predict_clv is off)
 SELECT array_agg(k ORDER BY k) AS stages
   FROM segkpi.snapshots s, jsonb_object_keys(s.stages) k

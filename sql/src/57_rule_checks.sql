@@ -5,10 +5,11 @@
 -- A rule's conditions are checked as the row is written, so a typo fails
 -- there, naming the rule, instead of silently matching nobody:
 --   - each condition is a non-empty list of scalar values, or an object
---     with "min" and/or "max" numbers (min <= max) and nothing else;
+--     with "min" and/or "max" (numbers, or times as strings; two numbers
+--     in order) and nothing else;
 --   - once customers are bound, each attribute is a bound attribute
---     (42703), and a range is only allowed on a numeric one (42804): a
---     range on text would compare as text ('1000' < '50').
+--     (42703), and a range is only allowed on a number or a time (42804):
+--     a range on text would compare as text ('1000' < '50').
 -- Refresh checks the rules against the bindings again, since a binding can
 -- change after the rules were written.
 CREATE FUNCTION segkpi.check_rule(segmentation text, rule_order integer, conditions jsonb)
@@ -31,8 +32,8 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value',
                           HINT = 'An empty list matches nobody; leave the attribute out to match everybody.';
             END IF;
-            IF EXISTS (SELECT FROM jsonb_array_elements(cond) v WHERE jsonb_typeof(v) IN ('array', 'object', 'null')) THEN
-                RAISE EXCEPTION '%: the list for "%" may hold only strings, numbers and booleans', what, attr
+            IF EXISTS (SELECT FROM jsonb_array_elements(cond) v WHERE jsonb_typeof(v) IN ('array', 'object')) THEN
+                RAISE EXCEPTION '%: the list for "%" may hold only strings, numbers, booleans and null', what, attr
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
         ELSIF jsonb_typeof(cond) = 'object' THEN
@@ -41,12 +42,13 @@ BEGIN
                 RAISE EXCEPTION '%: the range for "%" must be {"min": .., "max": ..} (either may be left out)', what, attr
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
-            IF (cond ? 'min' AND jsonb_typeof(cond -> 'min') <> 'number')
-               OR (cond ? 'max' AND jsonb_typeof(cond -> 'max') <> 'number') THEN
-                RAISE EXCEPTION '%: the bounds of "%" must be numbers', what, attr
+            IF (cond ? 'min' AND jsonb_typeof(cond -> 'min') NOT IN ('number', 'string'))
+               OR (cond ? 'max' AND jsonb_typeof(cond -> 'max') NOT IN ('number', 'string')) THEN
+                RAISE EXCEPTION '%: the bounds of "%" must be numbers (or times, as strings)', what, attr
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
-            IF (cond ->> 'min')::numeric > (cond ->> 'max')::numeric THEN
+            IF jsonb_typeof(cond -> 'min') = 'number' AND jsonb_typeof(cond -> 'max') = 'number'
+               AND (cond ->> 'min')::numeric > (cond ->> 'max')::numeric THEN
                 RAISE EXCEPTION '%: the range for "%" has min % above max %', what, attr, cond -> 'min', cond -> 'max'
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
@@ -63,10 +65,10 @@ BEGIN
         IF jsonb_typeof(cond) = 'object' THEN
             SELECT a.atttypid::regtype INTO t FROM pg_attribute a
              WHERE a.attrelid = bc.relation AND a.attname = attr AND a.attnum > 0 AND NOT a.attisdropped;
-            IF t IS NOT NULL AND NOT t::text = ANY (segkpi.binding_types('n')) THEN
+            IF t IS NOT NULL AND NOT t::text = ANY (segkpi.binding_types('n') || segkpi.binding_types('t')) THEN
                 RAISE EXCEPTION '%: "%" has type %, so it cannot take a range', what, attr, t
                     USING ERRCODE = 'datatype_mismatch',
-                          HINT = 'Ranges compare numbers; list the values of a text attribute instead.';
+                          HINT = 'Ranges compare numbers and times; list the values of a text attribute instead.';
             END IF;
         END IF;
     END LOOP;

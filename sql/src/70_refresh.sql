@@ -160,6 +160,9 @@ COMMENT ON FUNCTION segkpi.drop_temp_tables() IS 'drops the working tables of an
 --   keep    (after the fit) keeps what the snapshot needs of it
 --   assign  the segment of a customer row x (segkpi_cust's columns and its
 --           5-bin RFM scores x.s): never NULL
+--   segments (called with empty vals) every segment the method defines,
+--           in vals: each gets its KPI rows in every period, members or not;
+--           sql 'notice' asks for a NOTICE naming those without a member
 -- An unknown method is an error; adding a method is adding its unit, one
 -- line here and its name in the CHECK of segkpi.segmentations.method.
 CREATE FUNCTION segkpi.method_piece(piece text, seg segkpi.segmentations, i integer, run segkpi.refresh_run,
@@ -170,7 +173,7 @@ AS $$
 DECLARE
     p record;
 BEGIN
-    IF piece IS NULL OR piece NOT IN ('inputs', 'leads', 'fit', 'keep', 'assign') THEN
+    IF piece IS NULL OR piece NOT IN ('inputs', 'leads', 'fit', 'keep', 'assign', 'segments') THEN
         RAISE EXCEPTION 'unknown piece "%" of a segmentation method', piece USING ERRCODE = 'invalid_parameter_value';
     END IF;
     CASE seg.method
@@ -254,8 +257,6 @@ COMMENT ON FUNCTION segkpi.segments_sql(text[]) IS
 --   segments                every customer's scores and segments
 --   sources                 spend, feedback, predictions, leads
 --   kpis                    cohort roll-ups, then KPIs per segmentation
---   migration               segment migration from the previous snapshot,
---                           as counts (segkpi.store_migration, 78_migration.sql)
 -- The time of each goes into snapshots.stages.
 CREATE FUNCTION segkpi.refresh(as_of timestamptz DEFAULT pg_catalog.now(), progress boolean DEFAULT false)
     RETURNS bigint
@@ -359,13 +360,12 @@ BEGIN
     IF progress THEN RAISE NOTICE 'refresh: spend, feedback and leads in % s', stage_times -> 'sources'; END IF;
     t_stage := clock_timestamp();
 
-    PERFORM segkpi.stage_kpis(run, segs, assign,
-                              ARRAY(SELECT l.sql IS NOT NULL FROM unnest(leads) WITH ORDINALITY l(sql, n) ORDER BY l.n),
-                              vals);
+    PERFORM segkpi.stage_kpis(run, segs, assign, ARRAY(SELECT l.sql IS NOT NULL FROM unnest(leads) WITH ORDINALITY l(sql, n) ORDER BY l.n), vals);
     stage_times := stage_times || jsonb_build_object('kpis', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN RAISE NOTICE 'refresh: KPIs in % s', stage_times -> 'kpis'; END IF;
     t_stage := clock_timestamp();
 
+    -- stage 7: segment migration from the previous snapshot, as counts
     PERFORM segkpi.store_migration(run.snapshot_id);
     stage_times := stage_times || jsonb_build_object('migration', extract(epoch FROM clock_timestamp() - t_stage));
     IF progress THEN RAISE NOTICE 'refresh: segment migration in % s', stage_times -> 'migration'; END IF;

@@ -50,6 +50,9 @@ BEGIN
             sql := format('coalesce(segkpi.rfm_segment((x.s).r, (x.s).f, (x.s).m, $3[%s]), ''(unnamed)'')',
                           cardinality(vals));
         END IF;
+    WHEN 'segments' THEN
+        -- every segment the ruleset names, members or not
+        vals := ARRAY(SELECT DISTINCT r.segment FROM segkpi.rfm_rules r WHERE r.ruleset = coalesce(seg.params ->> 'ruleset', 'default') ORDER BY 1);
     ELSE
         NULL;  -- keep, leads: nothing to keep, no lead segments
     END CASE;

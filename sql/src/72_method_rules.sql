@@ -26,14 +26,19 @@ DECLARE
     typ regtype;
 BEGIN
     FOR attr, cond IN SELECT * FROM jsonb_each(conditions) LOOP
+        -- leads need not carry every attribute of the customers: a rule on
+        -- one they lack matches no lead (method_rules says so once)
+        IF b.source = 'leads' AND NOT attr::name = ANY (b.attributes) THEN
+            parts := parts || 'false'::text;
+            CONTINUE;
+        END IF;
         IF NOT attr::name = ANY (b.attributes) THEN
             RAISE EXCEPTION 'rule condition on "%", which is not a bound attribute', attr
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = format('Bound attributes: %s.', coalesce(array_to_string(b.attributes, ', '), 'none'));
         END IF;
         IF jsonb_typeof(cond) = 'array' THEN
-            -- listed values compare as text (a JSON null, which rules
-            -- written before 0.6 may hold, matches nothing)
+            -- listed values compare as text; a JSON null in the list matches nothing
             refs := '{}';
             FOR v IN SELECT e FROM jsonb_array_elements_text(cond) e WHERE e IS NOT NULL LOOP
                 vals := vals || v;
@@ -43,10 +48,9 @@ BEGIN
                                      CASE WHEN cardinality(refs) = 0 THEN 'NULL' ELSE array_to_string(refs, ', ') END);
         ELSIF jsonb_typeof(cond) = 'object' AND (cond ? 'min' OR cond ? 'max') THEN
             -- A bound is read by the input function of the attribute's type,
-            -- as a literal compared with the attribute would be.  (Rules
-            -- are written with numbers on numeric attributes, but a binding
-            -- may change later: in a subquery, a bound for a type whose input
-            -- function is only STABLE is still converted once, not per row.)
+            -- as a literal compared with the attribute would be; in a
+            -- subquery, because some input functions (dates, enums) are only
+            -- STABLE: the planner would otherwise convert the bound once per row.
             typ := segkpi.binding_column_type(b.relation, attr::name, 'rule attribute', NULL);
             IF cond ? 'min' THEN
                 vals := vals || (cond ->> 'min');
@@ -118,7 +122,20 @@ BEGIN
         IF run.bound_leads IS NOT NULL THEN
             SELECT c.vals, c.sql, c.reads INTO vals, sql, reads
               FROM segkpi.rule_case(seg.name, 'l', run.bound_leads, vals) c;
+            -- a rule needing an attribute that leads lack matches no lead
+            IF EXISTS (SELECT FROM unnest(reads) a WHERE NOT a = ANY ((run.bound_leads).attributes)) THEN
+                RAISE NOTICE 'rule segmentation "%": leads have no attribute %, so the rules on it match no lead',
+                             seg.name, (SELECT string_agg(format('"%s"', a), ', ' ORDER BY a) FROM unnest(reads) a
+                                         WHERE NOT a = ANY ((run.bound_leads).attributes));
+            END IF;
+            reads := ARRAY(SELECT a FROM unnest(reads) a WHERE a = ANY ((run.bound_leads).attributes));
         END IF;
+    WHEN 'segments' THEN
+        -- every rule's segment and Other, members or not
+        vals := ARRAY(SELECT DISTINCT r.segment FROM segkpi.segment_rules r
+                       WHERE r.segmentation = seg.name UNION SELECT 'Other' ORDER BY 1);
+        -- a rule that matched nobody is worth a NOTICE (likely a typo)
+        sql := 'notice';
     ELSE
         NULL;  -- fit, keep: the rules are the model
     END CASE;

@@ -96,6 +96,9 @@ BEGIN
         sql := format('CASE WHEN array_position(x.in_%1$s, NULL) IS NULL
                             THEN ''Cluster '' || segkpi.kmeans_assign(($4).fit_%1$s, x.in_%1$s)
                             ELSE ''(no features)'' END', i);
+    WHEN 'segments' THEN
+        -- the k clusters, members or not
+        vals := ARRAY(SELECT 'Cluster ' || n FROM generate_series(1, coalesce((seg.params ->> 'k')::int, 4)) n);
     ELSE
         NULL;  -- leads: no lead segments
     END CASE;

@@ -26,10 +26,10 @@
 -- summary is called in the select list (OFFSET 0 keeps it to one call per
 -- row): as a LATERAL function scan it cost three times as much.  A nested
 -- loop would look each customer up in the customers' index: the planner
--- guesses a thousand activities.  DateStyle: no value is a literal any
--- more, but rule segments compare listed values with the attributes'
--- text, and the text of a date or time attribute must not depend on the
--- session: ISO, as segkpi has always read it.
+-- guesses a thousand activities.  DateStyle: rule segments compare bound
+-- attributes as text and read their bounds by the attributes' input
+-- functions, in the style segkpi has always used (ISO: what a date
+-- attribute's text looks like must not depend on the session).
 CREATE FUNCTION segkpi.stage_orders(run segkpi.refresh_run, inputs text, vals text[])
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE
@@ -338,6 +338,8 @@ DECLARE
     g record := segkpi.grouping_sql(n, 'a.acq_period, a.channel', n = 0);
     q record := segkpi.segments_sql(assign);
     i integer;
+    defined record;
+    empty text;
 BEGIN
     EXECUTE segkpi.work_table('segkpi_cohorts') || format($q$
         SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, count(*) AS n,
@@ -348,9 +350,19 @@ BEGIN
       USING run.as_of, run.grain, vals, (SELECT f FROM segkpi_fits f), run.period_months;
     DROP TABLE segkpi_cust;
     FOR i IN 1 .. n LOOP
+        defined := segkpi.method_piece('segments', segs[i], i, run, '{}');
         PERFORM segkpi.compute_kpis(run.snapshot_id, (segs[i]).name, with_leads[i], run.grain,
                                     make_interval(months => run.period_months), run.as_of,
-                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL);
+                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL, defined.vals);
+        CONTINUE WHEN defined.sql IS NULL;
+        SELECT string_agg(format('"%s"', k.segment), ', ' ORDER BY k.segment) INTO empty
+          FROM (SELECT k.segment FROM segkpi.segment_kpis k
+                 WHERE k.snapshot_id = run.snapshot_id AND k.segmentation = (segs[i]).name
+                   AND k.segment NOT IN ('(all)', 'Other')
+                 GROUP BY k.segment HAVING max(k.customers) = 0) k;
+        IF empty IS NOT NULL THEN
+            RAISE NOTICE 'segmentation "%": no customer in %', (segs[i]).name, empty;
+        END IF;
     END LOOP;
 END
 $$;

@@ -11,7 +11,9 @@
 -- everyone: a dashboard that rolls segments or periods up can use the
 -- very formulas of the views, and the views call them as their reader.
 -- A zero denominator gives NULL (the README's rule), never an error or
--- infinity; a NULL input gives NULL.
+-- infinity; a NULL input gives NULL.  No ratio shows a sign its economics
+-- contradict: each states its domain below and is NULL outside it (a
+-- loss-making segment never shows a positive ROI).
 
 CREATE FUNCTION segkpi.kpi_ratio(num numeric, den numeric)
     RETURNS numeric
@@ -29,8 +31,9 @@ COMMENT ON FUNCTION segkpi.kpi_share(numeric, numeric) IS 'share: customers of a
 CREATE FUNCTION segkpi.kpi_aov(revenue numeric, orders numeric)
     RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN segkpi.kpi_ratio(revenue, orders);
-COMMENT ON FUNCTION segkpi.kpi_aov(numeric, numeric) IS 'average order value: revenue / orders';
+RETURN CASE WHEN revenue > 0 THEN segkpi.kpi_ratio(revenue, orders) END;
+COMMENT ON FUNCTION segkpi.kpi_aov(numeric, numeric) IS
+    'average order value: revenue / orders; NULL unless revenue > 0 (refunds outweighing orders leave no order value)';
 
 CREATE FUNCTION segkpi.kpi_purchase_frequency(orders numeric, active_customers numeric)
     RETURNS numeric
@@ -55,8 +58,9 @@ COMMENT ON FUNCTION segkpi.kpi_churn_rate(numeric, numeric) IS 'churn rate: 1 - 
 CREATE FUNCTION segkpi.kpi_cac(spend numeric, new_customers numeric)
     RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN segkpi.kpi_ratio(spend, new_customers);
-COMMENT ON FUNCTION segkpi.kpi_cac(numeric, numeric) IS 'customer acquisition cost: attributed spend / new customers';
+RETURN CASE WHEN spend >= 0 THEN segkpi.kpi_ratio(spend, new_customers) END;
+COMMENT ON FUNCTION segkpi.kpi_cac(numeric, numeric) IS
+    'customer acquisition cost: attributed spend / new customers; NULL when spend < 0 or nobody was acquired';
 
 CREATE FUNCTION segkpi.kpi_conversion_rate(converted numeric, leads numeric)
     RETURNS numeric
@@ -79,24 +83,25 @@ CREATE FUNCTION segkpi.kpi_cltv_formula(aov numeric, purchase_frequency numeric,
                                         revenue numeric, cost numeric, periods_per_year integer)
     RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN aov * purchase_frequency * periods_per_year / nullif(1 - power(retention_rate, periods_per_year), 0)
-       * (revenue - cost) / nullif(revenue, 0);
+RETURN CASE WHEN revenue > 0 THEN
+           aov * purchase_frequency * periods_per_year / nullif(1 - power(retention_rate, periods_per_year), 0)
+           * (revenue - cost) / nullif(revenue, 0) END;
 COMMENT ON FUNCTION segkpi.kpi_cltv_formula(numeric, numeric, numeric, numeric, numeric, integer) IS
-    'formula CLTV: AOV x yearly purchase frequency x expected lifespan in years (1 / yearly churn) x margin ratio';
+    'formula CLTV: AOV x yearly purchase frequency x expected lifespan in years (1 / yearly churn) x margin ratio (revenue - cost) / revenue; NULL unless revenue > 0 (a margin ratio of a negative revenue has the wrong sign), and when churn is 0';
 
 CREATE FUNCTION segkpi.kpi_roi(revenue numeric, cost numeric, spend numeric)
     RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN segkpi.kpi_ratio(revenue - cost - spend, cost + spend);
+RETURN CASE WHEN cost + spend > 0 THEN segkpi.kpi_ratio(revenue - cost - spend, cost + spend) END;
 COMMENT ON FUNCTION segkpi.kpi_roi(numeric, numeric, numeric) IS
-    'ROI: (revenue - cost - attributed spend) / (cost + attributed spend)';
+    'ROI: (revenue - cost - attributed spend) / (cost + attributed spend); NULL unless cost + spend > 0 (a negative outlay would flip the sign)';
 
 CREATE FUNCTION segkpi.kpi_marketing_roi(revenue numeric, cost numeric, spend numeric)
     RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN segkpi.kpi_ratio(revenue - cost - spend, spend);
+RETURN CASE WHEN spend > 0 THEN segkpi.kpi_ratio(revenue - cost - spend, spend) END;
 COMMENT ON FUNCTION segkpi.kpi_marketing_roi(numeric, numeric, numeric) IS
-    'marketing ROI: (revenue - cost - attributed spend) / attributed spend';
+    'marketing ROI: (revenue - cost - attributed spend) / attributed spend; NULL unless spend > 0';
 
 CREATE FUNCTION segkpi.kpi_csat(score_sum numeric, answers numeric)
     RETURNS numeric
@@ -110,7 +115,7 @@ COMMENT ON FUNCTION segkpi.kpi_csat(numeric, numeric) IS 'CSAT: sum of feedback 
 
 CREATE FUNCTION segkpi.compute_kpis(sid bigint, segmentation text, with_leads boolean, grain text,
                                     step interval, as_of timestamptz, with_feedback boolean,
-                                    with_spend boolean)
+                                    with_spend boolean, defined text[])
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -135,7 +140,9 @@ BEGIN
          CROSS JOIN LATERAL (VALUES (c.segment), ('(all)')) s(segment)
          WHERE c.segmentation = compute_kpis.segmentation
     ),
-    segs AS (SELECT segment FROM cohorts UNION SELECT '(all)'),
+    -- every segment the method defines has its rows, members or not (a
+    -- rule segment nobody matches still has its leads and tagged spend)
+    segs AS (SELECT segment FROM cohorts UNION SELECT unnest(defined) UNION SELECT '(all)'),
     act AS (
         SELECT c.segment, p.period, sum(p.active)::bigint AS active, sum(p.retained)::bigint AS retained,
                sum(p.orders)::bigint AS orders, sum(p.revenue) AS revenue, sum(p.cost) AS cost
@@ -151,11 +158,20 @@ BEGIN
           FROM generate_series((SELECT min(period) FROM act)::timestamp,
                                date_trunc(grain, as_of - interval '1 microsecond')::date::timestamp, step) p
     ),
+    -- historical CLTV divides by the customers acquired by the period's
+    -- end, so its margin is theirs too: a customer acquired later (a bound
+    -- acquired_at after earlier orders) counts, orders and all, from the
+    -- period of its acquisition on
+    margin_by_cohort AS (
+        SELECT c.segment, c.acq_period, p.period, sum(p.revenue - p.cost) AS margin
+          FROM cohorts c, unnest(c.r) p
+         GROUP BY 1, 2, 3
+    ),
     margin_to_date AS (
-        SELECT s.segment, p.period_start,
-               coalesce(sum(act.revenue - act.cost), 0) AS margin
+        SELECT s.segment, p.period_start, coalesce(sum(m.margin), 0) AS margin
           FROM segs s CROSS JOIN periods p
-          LEFT JOIN act ON act.segment = s.segment AND act.period <= p.period_start
+          LEFT JOIN margin_by_cohort m ON m.segment = s.segment AND m.period <= p.period_start
+                                      AND m.acq_period <= p.period_start
          GROUP BY 1, 2
     ),
     acq AS (SELECT segment, acq_period, channel, n FROM cohorts),
@@ -278,5 +294,5 @@ BEGIN
       FROM ratios r;
 END
 $$;
-COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean) IS
+COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[]) IS
     'KPIs of one segmentation and snapshot for every period (used by segkpi.refresh)';

@@ -46,12 +46,15 @@ running AS (
            count(*) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp AS n_small,
            coalesce(sum(c.customers) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp, 0) AS c_small,
            coalesce(sum(c.active_customers) FILTER (WHERE c.small AND c.segment <> '(all)') OVER grp, 0) AS a_small,
-           CASE WHEN c.segment <> '(all)' AND NOT c.small THEN count(*) OVER vis END AS v_rank,
+           CASE WHEN c.segment <> '(all)' AND NOT c.small AND c.customers > 0 THEN count(*) OVER vis END AS v_rank,
            sum(c.customers) OVER vis AS v_customers,
            sum(c.active_customers) OVER vis AS v_active
       FROM cells c
     WINDOW grp AS (PARTITION BY c.snapshot_id, c.segmentation, c.period_start),
-           vis AS (PARTITION BY c.snapshot_id, c.segmentation, c.period_start, c.segment <> '(all)' AND NOT c.small
+           -- the shown segments with members, smallest first (an empty one
+           -- hidden beside a small one would hide nothing)
+           vis AS (PARTITION BY c.snapshot_id, c.segmentation, c.period_start,
+                                c.segment <> '(all)' AND NOT c.small AND c.customers > 0
                    ORDER BY c.customers, c.active_customers, c.segment ROWS UNBOUNDED PRECEDING)
 ),
 hiding AS (
@@ -70,7 +73,7 @@ hiding AS (
 flagged AS (
     SELECT h.*,
            CASE WHEN h.segment = '(all)' THEN h.small
-                ELSE h.small OR h.v_rank <= h.hide_upto END AS hidden,
+                ELSE h.small OR coalesce(h.v_rank <= h.hide_upto, false) END AS hidden,
            h.period_start = max(h.period_start) FILTER (WHERE h.complete)
                             OVER (PARTITION BY h.snapshot_id) AS last_complete
       FROM hiding h
@@ -167,7 +170,7 @@ WITH totals AS (
     SELECT k.*, k.period_start >= st.launch_date AS after
       FROM segkpi.segment_kpis k, segkpi.settings st
      WHERE st.launch_date IS NOT NULL AND k.segment = '(all)'
-       AND k.snapshot_id = (SELECT max(snapshot_id) FROM segkpi.snapshots)
+       AND k.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1)
        AND k.segmentation = (SELECT min(segmentation) FROM segkpi.segment_kpis WHERE snapshot_id = k.snapshot_id)
 ),
 sides AS (

@@ -14,12 +14,6 @@
  * hold; refresh also locks the rule segmentations' rules it reads.  The
  * views that hide small segments are security barriers.  The owner may
  * dump and restore the snapshot sequence and truncate the history.
- *
- * refresh is made of stages: one function per stage with its planner
- * settings as SET clauses, values passed as parameters (no literals any
- * more), one unit per segmentation method behind one dispatch that
- * rejects unknown methods; the KPI formulas are SQL functions that
- * compute_kpis and before_after share.
  */
 
 \echo Use "ALTER EXTENSION segkpi UPDATE TO '0.6'" to load this file. \quit
@@ -48,11 +42,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_migrations TO @
 --@ create function segkpi.hide_migration_cells
 --@ create function segkpi.store_migration
 --@ create function segkpi.settings_rehide
-------------------------------------------------------------------------
--- Refresh: the snapshot lock, rules locked, adoption first, migration counted
-------------------------------------------------------------------------
-
---@ replace function segkpi.refresh
 ------------------------------------------------------------------------
 -- Refresh made of stages: one function per stage, one unit per
 -- segmentation method, values passed as parameters, KPI formulas once
@@ -83,6 +72,7 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 --@ create function segkpi.stage_sources
 --@ create function segkpi.stage_lead_groups
 --@ create function segkpi.stage_kpis
+--@ replace function segkpi.refresh
 --@ replace function segkpi.predict_clv
 --@ create function segkpi.kpi_ratio
 --@ create function segkpi.kpi_share
@@ -97,8 +87,11 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 --@ create function segkpi.kpi_roi
 --@ create function segkpi.kpi_marketing_roi
 --@ create function segkpi.kpi_csat
---@ replace function segkpi.compute_kpis
+-- compute_kpis learns the segments each method defines
+DROP FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean);
+--@ create function segkpi.compute_kpis
 --@ replace view segkpi.before_after
+
 -- the new internal functions, as the older ones: not an interface
 REVOKE EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
@@ -118,7 +111,8 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
-    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings)
+    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
@@ -138,8 +132,11 @@ GRANT EXECUTE ON FUNCTION
     segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
-    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings)
+    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
     TO @extowner@;
+
+
 ------------------------------------------------------------------------
 -- KPI views: latest = greatest as_of, complete periods, history, complementary hiding
 ------------------------------------------------------------------------
