@@ -2,8 +2,14 @@
 #
 #   make && make install     build and install into the server of $(PG_CONFIG)
 #   make demo                 throwaway cluster + demo data + RFM summary
-#   make test                 every suite (unit, regression, TAP); last line
-#                             "N passed, N failed"
+#   make test                 every suite (unit, codegen, fuzz replay,
+#                             regression, TAP) on PostgreSQL 15, 17 and 18:
+#                             15 natively, the others in cached Debian
+#                             roots (root needed); last line "N passed,
+#                             N failed" summing all of them
+#   make test PG=15           the same on the majors listed only (quick
+#                             loop: the native one); PG=19 is the release
+#                             candidate, not in the default matrix
 #   make unit | fuzz | bench  one kind only (see README, Development)
 #
 # The two top commands install missing Debian packages themselves; they are
@@ -72,7 +78,7 @@ demo:
 	@bash test/demo.sh
 
 test:
-	@bash test/run-tests
+	@PG="$(PG)" bash test/matrix
 
 # Unit tests of src/core, built without any server header.
 UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -Isrc/core -Itest/unit \
