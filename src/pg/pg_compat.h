@@ -1,6 +1,6 @@
 /*
  * pg_compat.h - every difference between the PostgreSQL majors segkpi
- * supports (15, 17, 18), in one place.
+ * supports (15, 17, 18; 19 as a release candidate), in one place.
  *
  * The rest of src/pg is written against the newest server API; each block
  * below supplies that API on the older majors, behind a PG_VERSION_NUM
@@ -25,6 +25,14 @@
  */
 #ifndef pg_noreturn
 #define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
+ * The varlena macros (VARDATA_ANY, VARSIZE_ANY_EXHDR, ...) moved to
+ * varatt.h in PostgreSQL 16; postgres.h stopped including it in 19.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
 #endif
 
 #endif							/* SEGKPI_PG_COMPAT_H */

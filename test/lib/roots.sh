@@ -118,7 +118,7 @@ sk_root_bootstrap() {
 # comes when the release has a build of it for this major.
 sk_root_install() {
 	local major=$1 dir=$2 log=$3 pkgs
-	pkgs=$(sk_root_packages "$major" | tr '\n' ' ')
+	pkgs=$(sk_root_packages "$major" | paste -sd " ")
 	sk_chroot "$dir" apt-get update -q >>"$log" 2>&1 || return 1
 	if sk_chroot "$dir" apt-cache show "postgresql-$major-cron" >/dev/null 2>&1; then
 		pkgs="$pkgs postgresql-$major-cron"
@@ -183,6 +183,8 @@ sk_root_ensure() {
 # there), removed afterwards, so runs never share an installed segkpi.
 sk_root_run() {
 	local major=$1 dir=$2 run rc data
+	# what runs killed half-way left behind (no run lasts a day)
+	find "$dir/tmp" -maxdepth 1 -name 'segkpi-run.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null
 	run=$(mktemp -d "$dir/tmp/segkpi-run.XXXXXX") || return 1
 	chmod 755 "$run"
 	mkdir -p "$run/segkpi"
