@@ -44,9 +44,11 @@ SELECT s.k, s.model::text = p.model::text AS same_model, s.inertia = p.inertia A
   FROM serial_k s JOIN parallel_k p USING (k) ORDER BY s.k;
 
 -- assignment in a parallel scan, with the model from a scalar subquery
-EXPLAIN (COSTS OFF)
+-- (an init plan); its shape, since the text form writes the init plan's
+-- parameter differently from PostgreSQL 17 on
+SELECT plan_shape($$
 SELECT segkpi.kmeans_assign((SELECT m FROM serial_models WHERE what = 'all'), f) AS c, count(*)
-  FROM par_pts GROUP BY 1;
+  FROM par_pts GROUP BY 1$$);
 -- the model's cluster sizes are what assignment gives on the same rows
 SELECT array_agg(size ORDER BY cluster) = (
            SELECT array_agg(n ORDER BY c) FROM (

@@ -23,9 +23,11 @@ CREATE TABLE par_result AS
 SELECT region, segkpi.rfm_agg(ordered_at, amount) AS st FROM par_orders GROUP BY region;
 
 -- grouping by customer, scored by the window function above the Gather
-EXPLAIN (COSTS OFF)
+-- (the plan's shape: from PostgreSQL 18 on, the text form adds the window
+-- definition)
+SELECT plan_shape($$
 SELECT customer, segkpi.rfm_score(segkpi.rfm_agg(ordered_at, amount), '2025-01-01') OVER ()
-  FROM par_orders GROUP BY customer;
+  FROM par_orders GROUP BY customer$$);
 CREATE TABLE par_scores AS
 SELECT customer, segkpi.rfm_score(segkpi.rfm_agg(ordered_at, amount), '2025-01-01') OVER () AS s
   FROM par_orders GROUP BY customer;

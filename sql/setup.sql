@@ -60,3 +60,40 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
+
+-- Plan helper for the parallel suites: the shape of a statement's plan,
+-- one line per node, indented by depth: node type (aggregates named by
+-- strategy, as in text EXPLAIN), partial/finalize mode, parallel
+-- awareness, relation and planned workers; init plans and subplans say
+-- so.  Built from EXPLAIN's JSON, because the text form changes between
+-- majors in what these tests do not care about (how parameters are
+-- written, window definitions) while the shape is what they check.
+CREATE FUNCTION public.plan_shape(stmt text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    plan json;
+BEGIN
+    EXECUTE 'EXPLAIN (COSTS OFF, FORMAT JSON) ' || stmt INTO plan;
+    RETURN QUERY
+    WITH RECURSIVE node(n, depth, path) AS (
+        SELECT plan -> 0 -> 'Plan', 0, ARRAY[0]
+        UNION ALL
+        SELECT c.value, node.depth + 1, node.path || c.ord::int
+          FROM node, json_array_elements(node.n -> 'Plans') WITH ORDINALITY AS c(value, ord)
+    )
+    SELECT repeat('  ', depth)
+           || CASE WHEN n ->> 'Parent Relationship' IN ('InitPlan', 'SubPlan')
+                   THEN (n ->> 'Parent Relationship') || ': ' ELSE '' END
+           || CASE WHEN n ->> 'Partial Mode' IN ('Partial', 'Finalize')
+                   THEN (n ->> 'Partial Mode') || ' ' ELSE '' END
+           || CASE WHEN (n ->> 'Parallel Aware')::boolean THEN 'Parallel ' ELSE '' END
+           || CASE WHEN n ->> 'Node Type' <> 'Aggregate' THEN n ->> 'Node Type'
+                   WHEN n ->> 'Strategy' = 'Hashed' THEN 'HashAggregate'
+                   WHEN n ->> 'Strategy' = 'Sorted' THEN 'GroupAggregate'
+                   WHEN n ->> 'Strategy' = 'Mixed' THEN 'MixedAggregate'
+                   ELSE 'Aggregate' END
+           || coalesce(' on ' || (n ->> 'Relation Name'), '')
+           || coalesce(' (' || (n ->> 'Workers Planned') || ' workers planned)', '')
+      FROM node ORDER BY path;
+END
+$$;

@@ -9,6 +9,8 @@
 
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "fmgr.h"
 
 #include "kmeans.h"

@@ -13,6 +13,8 @@
 
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "fmgr.h"
 #include "funcapi.h"
 #include "tcop/dest.h"

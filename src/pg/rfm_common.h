@@ -8,6 +8,8 @@
 
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "fmgr.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"

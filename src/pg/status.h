@@ -6,6 +6,8 @@
 
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "sk_common.h"
 
 /*
