@@ -205,14 +205,45 @@ CREATE TABLE segkpi.segment_models (
     segmentation text NOT NULL,
     features     text[] NOT NULL,
     model        segkpi.kmeans_model NOT NULL,
+    matched_to   bigint,
+    match_note   text,
+    drift        float8[],
+    scores       jsonb,
     PRIMARY KEY (snapshot_id, segmentation)
 );
 COMMENT ON TABLE segkpi.segment_models IS 'k-means model fitted for a segmentation at a snapshot';
 COMMENT ON COLUMN segkpi.segment_models.snapshot_id IS 'the snapshot';
 COMMENT ON COLUMN segkpi.segment_models.segmentation IS 'the k-means segmentation';
 COMMENT ON COLUMN segkpi.segment_models.features IS 'feature names, in the order of the model''s dimensions';
-COMMENT ON COLUMN segkpi.segment_models.model IS 'the fitted model (segment "Cluster n" is cluster n)';
+COMMENT ON COLUMN segkpi.segment_models.model IS 'the fitted model (segment "Cluster n" is cluster n), its clusters renumbered to match matched_to''s';
+COMMENT ON COLUMN segkpi.segment_models.matched_to IS
+    'the earlier snapshot whose model the clusters were matched to (Cluster n is the same group there); NULL when they could not be (see match_note)';
+COMMENT ON COLUMN segkpi.segment_models.match_note IS
+    'matched, or why the clusters could not be matched: no earlier model, features changed, transform changed, k changed';
+COMMENT ON COLUMN segkpi.segment_models.drift IS
+    'per cluster: distance from its centroid to the matched centroid of matched_to, in this model''s transformed space (NULL when not matched)';
+COMMENT ON COLUMN segkpi.segment_models.scores IS
+    'when params.k is a range: the score of every k tried ({"k": .., "silhouette": .., "davies_bouldin": .., "inertia": ..}) and the rule that chose k; NULL for a fixed k';
 SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_models', '');
 GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.segment_models TO @extowner@;
+
+-- Business names of the clusters of k-means segmentations.  The segment a
+-- customer is stored under stays "Cluster n" (refresh keeps n meaning the
+-- same group from snapshot to snapshot), so a name given or changed later
+-- applies to every snapshot, and migration never counts a renaming as a
+-- move; the dashboard views show the name beside the segment.
+CREATE TABLE segkpi.cluster_names (
+    segmentation text NOT NULL REFERENCES segkpi.segmentations ON DELETE CASCADE ON UPDATE CASCADE,
+    cluster      integer NOT NULL CHECK (cluster >= 1),
+    name         text NOT NULL CHECK (name <> '' AND name <> '(all)'),
+    PRIMARY KEY (segmentation, cluster),
+    UNIQUE (segmentation, name)
+);
+COMMENT ON TABLE segkpi.cluster_names IS 'business names of k-means clusters, shown by the dashboard views beside "Cluster n"';
+COMMENT ON COLUMN segkpi.cluster_names.segmentation IS 'the k-means segmentation';
+COMMENT ON COLUMN segkpi.cluster_names.cluster IS 'the cluster number n of segment "Cluster n"';
+COMMENT ON COLUMN segkpi.cluster_names.name IS 'the name the views show (segment_name, name)';
+SELECT pg_catalog.pg_extension_config_dump('segkpi.cluster_names', '');
+GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.cluster_names TO @extowner@;
 
 

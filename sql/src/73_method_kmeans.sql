@@ -53,6 +53,64 @@ $$;
 COMMENT ON FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings) IS
     'feature array of a k-means segmentation as SQL over the refresh''s per-customer query';
 
+-- Keeps a k-means segmentation's fit in segment_models, its clusters
+-- renumbered first so that "Cluster n" is the group that was "Cluster n"
+-- in the segmentation's model of the previous snapshot (the one before by
+-- as_of that has one): each new cluster is paired with an old one, one to
+-- one, by the least total squared distance between their centroids in
+-- the new model's transformed space (segkpi.kmeans_match, an exact
+-- assignment).  Matching rather than a warm start from the old centroids:
+-- the fit stays what the data and the seed alone give (k-means++ with
+-- restarts, the lowest inertia wins), and only the numbers are carried
+-- over.  A previous model with other features, another transform or
+-- another k cannot be matched; match_note says which, and the clusters
+-- keep the fit's own numbers.  The renumbered model replaces the fit in
+-- segkpi_fits, so the segments the later stages assign follow it.
+CREATE FUNCTION segkpi.kmeans_keep(seg segkpi.segmentations, i integer, run segkpi.refresh_run)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+AS $$
+DECLARE
+    feats text[] := ARRAY(SELECT jsonb_array_elements_text(
+                              coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]')));
+    model segkpi.kmeans_model;
+    prev segkpi.segment_models;
+    note text;
+    drift float8[];
+    labels integer[];
+BEGIN
+    EXECUTE format('SELECT f.%I FROM segkpi_fits f', 'fit_' || i) INTO model;
+    IF model IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT m.* INTO prev
+      FROM segkpi.segment_models m JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
+     WHERE m.segmentation = seg.name
+       AND (s.as_of, s.snapshot_id) < (run.as_of, run.snapshot_id)
+     ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1;
+    note := CASE WHEN prev.model IS NULL THEN 'no earlier model'
+                 WHEN prev.features IS DISTINCT FROM feats THEN 'features changed'
+                 WHEN segkpi.kmeans_transform(prev.model) <> segkpi.kmeans_transform(model) THEN 'transform changed'
+                 WHEN segkpi.kmeans_k(prev.model) <> segkpi.kmeans_k(model)
+                     THEN format('k changed from %s to %s', segkpi.kmeans_k(prev.model), segkpi.kmeans_k(model))
+                 ELSE 'matched' END;
+    IF note = 'matched' THEN
+        SELECT array_agg(p.reference_cluster ORDER BY p.cluster),
+               array_agg(p.distance ORDER BY p.reference_cluster)
+          INTO labels, drift
+          FROM segkpi.kmeans_match(model, prev.model) p;
+        model := segkpi.kmeans_relabel(model, labels);
+        EXECUTE format('UPDATE segkpi_fits SET %I = $1', 'fit_' || i) USING model;
+    END IF;
+    INSERT INTO segkpi.segment_models (snapshot_id, segmentation, features, model, matched_to, match_note, drift)
+    VALUES (run.snapshot_id, seg.name, feats, model,
+            CASE WHEN note = 'matched' THEN prev.snapshot_id END, note, drift);
+END
+$$;
+COMMENT ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) IS
+    'keeps a k-means fit in segment_models with its clusters renumbered to match the previous snapshot''s model (part of method kmeans)';
+
 CREATE FUNCTION segkpi.method_kmeans(piece text, seg segkpi.segmentations, i integer, run segkpi.refresh_run,
                                      INOUT vals text[], OUT sql text, OUT reads name[])
     LANGUAGE plpgsql VOLATILE
@@ -87,10 +145,7 @@ BEGIN
         END IF;
     WHEN 'keep' THEN
         IF run.customers > 0 THEN
-            EXECUTE format('INSERT INTO segkpi.segment_models SELECT $1, $2, $3, f.%I FROM segkpi_fits f', 'fit_' || i)
-              USING run.snapshot_id, seg.name,
-                    ARRAY(SELECT jsonb_array_elements_text(
-                              coalesce(seg.params -> 'features', '["recency_days", "frequency", "monetary"]')));
+            PERFORM segkpi.kmeans_keep(seg, i, run);
         END IF;
     WHEN 'assign' THEN
         sql := format('CASE WHEN array_position(x.in_%1$s, NULL) IS NULL

@@ -88,9 +88,10 @@ SELECT f.snapshot_id, f.segmentation, f.segment, f.period_start, f.period_end,
        round(v.roi, 4) AS roi, round(v.marketing_roi, 4) AS marketing_roi, round(v.csat, 2) AS csat,
        round(v.cltv_predicted, 2) AS cltv_predicted, round(v.p_alive, 4) AS p_alive,
        f.as_of, f.complete, f.hidden, v.previously_active, v.retained, v.feedback_answers,
-       f.last_complete
+       f.last_complete, coalesce(n.name, f.segment) AS segment_name
   FROM flagged f
-  LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true;
+  LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true
+  LEFT JOIN segkpi.cluster_names n ON n.segmentation = f.segmentation AND 'Cluster ' || n.cluster = f.segment;
 
 -- The latest snapshot (greatest as_of; ties: highest id): its members'
 -- KPIs in every period, back to the first (a cohort view: today's members
@@ -101,7 +102,8 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
-       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
+       c.segment_name
   FROM segkpi.kpi_cells c
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
@@ -113,7 +115,8 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
-       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
+       c.segment_name
   FROM segkpi.kpi_cells c
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
@@ -130,7 +133,8 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
-       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
+       c.segment_name
   FROM segkpi.kpi_cells c
  WHERE c.last_complete
    AND c.snapshot_id = ANY (ARRAY(
@@ -237,6 +241,10 @@ COMMENT ON COLUMN segkpi.kpi_history.as_of IS 'the snapshot covers everything st
 COMMENT ON COLUMN segkpi.kpi_history.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
 COMMENT ON COLUMN segkpi.kpi_history.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
 COMMENT ON COLUMN segkpi.kpi_cells.last_complete IS 'the last complete period of its snapshot';
+COMMENT ON COLUMN segkpi.kpi_cells.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+COMMENT ON COLUMN segkpi.kpi_trends.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+COMMENT ON COLUMN segkpi.kpi_latest.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+COMMENT ON COLUMN segkpi.kpi_history.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
 COMMENT ON COLUMN segkpi.before_after.metric IS 'KPI over all customers';
 COMMENT ON COLUMN segkpi.before_after.before_segmentation IS 'value over the periods before settings.launch_date (ratios of sums; CLTV at the last period)';
 COMMENT ON COLUMN segkpi.before_after.after_segmentation IS 'value over the periods from settings.launch_date on';
@@ -264,7 +272,8 @@ GRANT EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(time
 CREATE VIEW segkpi.cluster_profiles WITH (security_barrier = true) AS
 WITH clusters AS (
     SELECT m.snapshot_id, s.as_of, m.segmentation, m.features, c.cluster, c.size, c.centroid, c.wcss,
-           st.min_segment_size AS k, c.size BETWEEN 1 AND st.min_segment_size - 1 AS small
+           st.min_segment_size AS k, c.size BETWEEN 1 AND st.min_segment_size - 1 AS small,
+           m.matched_to, m.match_note, m.drift[c.cluster] AS drift
       FROM segkpi.segment_models m
       JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
      CROSS JOIN segkpi.settings st
@@ -294,8 +303,12 @@ SELECT f.snapshot_id, f.segmentation, 'Cluster ' || f.cluster AS segment,
        CASE WHEN NOT f.hidden THEN (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
                                       FROM unnest(f.features, f.centroid) AS u(feature, value)) END AS centroid,
        CASE WHEN NOT f.hidden THEN round(f.wcss::numeric, 4) END AS wcss,
-       f.as_of, f.hidden
-  FROM flagged f;
+       f.as_of, f.hidden,
+       coalesce(n.name, 'Cluster ' || f.cluster) AS name,
+       f.matched_to IS NOT NULL AS matched, f.match_note,
+       CASE WHEN NOT f.hidden THEN round(f.drift::numeric, 4) END AS drift
+  FROM flagged f
+  LEFT JOIN segkpi.cluster_names n ON n.segmentation = f.segmentation AND n.cluster = f.cluster;
 COMMENT ON VIEW segkpi.cluster_profiles IS
     'k-means clusters of the latest snapshot (greatest as_of) in original feature units, so a person can name them; small clusters hidden';
 COMMENT ON COLUMN segkpi.cluster_profiles.snapshot_id IS 'the snapshot';
@@ -306,4 +319,10 @@ COMMENT ON COLUMN segkpi.cluster_profiles.centroid IS 'feature -> centroid value
 COMMENT ON COLUMN segkpi.cluster_profiles.wcss IS 'within-cluster sum of squares (transformed space)';
 COMMENT ON COLUMN segkpi.cluster_profiles.as_of IS 'as_of of the snapshot';
 COMMENT ON COLUMN segkpi.cluster_profiles.hidden IS 'a small cluster, or one hidden with it (settings.min_segment_size): its figures are NULL';
+COMMENT ON COLUMN segkpi.cluster_profiles.name IS 'the cluster''s business name (segkpi.cluster_names), else its segment';
+COMMENT ON COLUMN segkpi.cluster_profiles.matched IS
+    'true when the clusters were matched to the previous model (Cluster n is the same group as there); false: numbered afresh, see match_note';
+COMMENT ON COLUMN segkpi.cluster_profiles.match_note IS 'matched, or why not: no earlier model, features changed, transform changed, k changed';
+COMMENT ON COLUMN segkpi.cluster_profiles.drift IS
+    'distance the centroid moved since the matched model (transformed space; NULL when not matched or hidden)';
 GRANT SELECT ON segkpi.cluster_profiles TO @extowner@ WITH GRANT OPTION;

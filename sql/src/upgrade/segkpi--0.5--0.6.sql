@@ -23,6 +23,26 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 
 
 ------------------------------------------------------------------------
+-- k-means models: matched clusters, their names, the scores of choosing k
+-- (first: the views below read them)
+------------------------------------------------------------------------
+
+--@ create function segkpi.kmeans_match
+--@ create function segkpi.kmeans_relabel
+ALTER TABLE segkpi.segment_models
+    ADD COLUMN matched_to bigint,
+    ADD COLUMN match_note text,
+    ADD COLUMN drift float8[],
+    ADD COLUMN scores jsonb;
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.model IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.matched_to IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.match_note IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.drift IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.scores IS
+--@ create table segkpi.cluster_names
+GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.cluster_names TO @extowner@;
+
+------------------------------------------------------------------------
 -- Customer-level table: written only by its owner, adopted by it
 ------------------------------------------------------------------------
 
@@ -265,3 +285,15 @@ GRANT EXECUTE ON FUNCTION segkpi.check_rule(text, integer, jsonb) TO @extowner@;
 --@ create function segkpi.prune_snapshots
 REVOKE EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) TO @extowner@;
+
+------------------------------------------------------------------------
+-- Stable k-means clusters: matched to the previous model, named
+------------------------------------------------------------------------
+
+--@ create function segkpi.kmeans_keep
+REVOKE EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) TO @extowner@;
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_cells\.segment_name IS
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_trends\.segment_name IS
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_latest\.segment_name IS
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_history\.segment_name IS
