@@ -80,6 +80,7 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 --@ create function segkpi.grouping_sql
 --@ create function segkpi.segments_sql
 --@ create function segkpi.method_rfm
+--@ create function segkpi.rule_behaviour
 --@ create function segkpi.rule_predicate
 --@ create function segkpi.rule_case
 --@ create function segkpi.method_rules
@@ -115,7 +116,7 @@ DROP FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timesta
 -- the new internal functions, as the older ones: not an interface
 REVOKE EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
-    segkpi.rule_case(text, text, segkpi.bindings, text[]),
+    segkpi.rule_case(text, text, segkpi.bindings, text[], text),
     segkpi.work_tables(),
     segkpi.work_table(text),
     segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
@@ -136,7 +137,7 @@ REVOKE EXECUTE ON FUNCTION
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
-    segkpi.rule_case(text, text, segkpi.bindings, text[]),
+    segkpi.rule_case(text, text, segkpi.bindings, text[], text),
     segkpi.work_tables(),
     segkpi.work_table(text),
     segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
