@@ -116,6 +116,11 @@ SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', grain => 'week');
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', before => 'infinity');
 SELECT * FROM segkpi.activities(NULL::text, 'ac_orders', 'customer', 'ordered_at', 'amount');
+-- system columns are not columns one can bind (42703)
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::xid, 'ac_orders', 'xmin', 'ordered_at', 'amount')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ctid', 'amount')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'xmax')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'cmin')$$);
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_orders', 'customer', 'ordered_at', 'amount', 'price');
 CREATE TABLE ac_bad (customer bigint, ordered_at timestamptz, amount numeric, cost numeric, note text);
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'note');
@@ -131,5 +136,56 @@ INSERT INTO ac_bad VALUES (1, '2024-01-02', 9e37, 0);
 SELECT * FROM segkpi.activities(NULL::bigint, 'ac_bad', 'customer', 'ordered_at', 'amount', 'cost');
 SELECT segkpi.activity_agg(date_trunc('month', ordered_at)::date, ordered_at, amount, cost) FROM ac_bad;
 
-DROP TABLE ac_orders, ac_keys, ac_varbit, ac_bad;
-DROP FUNCTION ac_compare;
+-- Memory ends with the call (issue 20): a call rescanned thousands of
+-- times in one query (a lateral join) leaves nothing behind in query
+-- memory, whether its rows run out or a rescan cuts them short.  The probe
+-- reads the backend's memory contexts after the loop, still inside the
+-- query; growth from 500 to 5000 calls must stay under 256 kB (it was
+-- about 12 kB per call).
+CREATE TABLE ac_small AS
+SELECT i % 10 AS customer, timestamptz '2024-01-01' + i * interval '9 days' AS ordered_at,
+       i::numeric AS amount
+  FROM generate_series(1, 40) i;
+-- varbit has no hash operator class: the SQL form runs
+CREATE TABLE ac_small_vb AS SELECT customer::bit(8)::varbit AS k, ordered_at, amount FROM ac_small;
+CREATE TABLE ac_loop AS SELECT g FROM generate_series(1, 5000) g;
+CREATE FUNCTION ac_bytes_after(calls int, call text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    b bigint;
+BEGIN
+    EXECUTE format('WITH r AS MATERIALIZED (SELECT sum(c) FROM ac_loop l, LATERAL (%s) x(c) WHERE l.g <= %s)
+                    SELECT (SELECT sum(total_bytes) FROM pg_backend_memory_contexts) FROM r', call, calls)
+       INTO b;
+    RETURN b;
+END $$;
+SELECT what, ac_bytes_after(5000, call) - ac_bytes_after(500, call) < 262144 AS flat
+  FROM (VALUES
+    ('in FROM', $$SELECT count(*) FROM segkpi.activities(NULL::int, 'ac_small', 'customer', 'ordered_at',
+                  'amount', NULL, 'month', timestamptz '2025-01-01' + l.g * interval '1 microsecond')$$),
+    ('in the select list', $$SELECT count(*) FROM (SELECT segkpi.activities(NULL::int, 'ac_small', 'customer',
+                  'ordered_at', 'amount', NULL, 'month', timestamptz '2025-01-01' + l.g * interval '1 microsecond')) s$$),
+    ('cut short', $$SELECT count(*) FROM (SELECT segkpi.activities(NULL::int, 'ac_small', 'customer',
+                  'ordered_at', 'amount', NULL, 'month', timestamptz '2025-01-01' + l.g * interval '1 microsecond') LIMIT 2) s$$),
+    ('on the SQL form', $$SELECT count(*) FROM segkpi.activities(NULL::varbit, 'ac_small_vb', 'k', 'ordered_at',
+                  'amount', NULL, 'month', timestamptz '2025-01-01' + l.g * interval '1 microsecond')$$)) v(what, call)
+ ORDER BY what;
+
+-- The queries built in C name their operators with their schema (issue
+-- 20): a caller whose search_path puts public ahead of pg_catalog does not
+-- run operators planted there, on the fast path or on the SQL form.
+CREATE FUNCTION public.ac_trap(timestamptz, timestamptz) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'an operator in public ran'; END$$;
+CREATE OPERATOR public.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.ac_trap);
+CREATE OPERATOR public.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.ac_trap);
+SET search_path = public, pg_catalog;
+SELECT count(*) AS fast FROM segkpi.activities(NULL::int, 'ac_small', 'customer', 'ordered_at', 'amount',
+                                               before => '2024-06-01');
+SELECT count(*) AS sql_form FROM segkpi.activities(NULL::varbit, 'ac_small_vb', 'k', 'ordered_at', 'amount',
+                                                   before => '2024-06-01');
+RESET search_path;
+DROP OPERATOR public.< (timestamptz, timestamptz);
+DROP OPERATOR public.<= (timestamptz, timestamptz);
+DROP FUNCTION public.ac_trap(timestamptz, timestamptz);
+
+DROP TABLE ac_orders, ac_keys, ac_varbit, ac_bad, ac_small, ac_small_vb, ac_loop;
+DROP FUNCTION ac_compare, ac_bytes_after;

@@ -115,6 +115,11 @@ SELECT sqlerr($$SELECT 'kmeans v1 k=2 dim=1 transform=none n=6 iterations=1 conv
 SELECT sqlerr($$SELECT 'kmeans v1 k=2 dim=2 transform=none n=6 iterations=1 converged=1 inertia=4 shift=0 scale=1 cluster=3,2,1 cluster=3,2,11'::segkpi.kmeans_model$$);
 SELECT sqlerr($$SELECT 'kmeans v1 k=1001 dim=1 transform=none n=6 iterations=1 converged=1 inertia=4 shift=0 scale=1 cluster=3,2,1 cluster=3,2,11'::segkpi.kmeans_model$$);
 SELECT sqlerr($$SELECT 'garbage'::segkpi.kmeans_model$$);
+-- n past the largest bigint (issue 20): the sizes are shown as bigint, so
+-- such a model is refused; the largest bigint itself is fine and shown as is
+SELECT sqlerr($$SELECT 'kmeans v1 k=2 dim=1 transform=none n=9223372036854775808 iterations=1 converged=1 inertia=4 shift=0 scale=1 cluster=9223372036854775807,2,1 cluster=1,2,11'::segkpi.kmeans_model$$);
+SELECT sqlerr($$SELECT * FROM segkpi.kmeans_centroids('kmeans v1 k=2 dim=1 transform=none n=18446744073709551615 iterations=1 converged=1 inertia=4 shift=0 scale=1 cluster=18446744073709551614,2,1 cluster=1,2,11')$$);
+SELECT cluster, size FROM segkpi.kmeans_centroids('kmeans v1 k=2 dim=1 transform=none n=9223372036854775807 iterations=1 converged=1 inertia=4 shift=0 scale=1 cluster=9223372036854775806,2,1 cluster=1,2,11') ORDER BY cluster;
 -- the message quotes at most 80 characters of a long text
 \set VERBOSITY default
 SELECT ('kmeans v1 k=2 dim=1 transform=none n=6 iterations=1 converged=1 inertia=4 shift=0 scale=1 cluster=3,2,1 cluster=3,2,' || repeat('9', 100))::segkpi.kmeans_model;

@@ -107,6 +107,37 @@ SELECT count(*) AS differences
   FROM cu_stats s, cu_saved k
  WHERE segkpi.rfm_apply(s.st, k.c) IS DISTINCT FROM segkpi.rfm_apply(s.st, :'saved_cuts'::segkpi.rfm_cuts);
 
+-- PL/pgSQL evaluates a simple expression through the same call site while
+-- the variable behind it changes (issue 20): each cuts value is its own,
+-- whether the bins or only the as_of differ.
+CREATE FUNCTION cu_loop() RETURNS TABLE (bins int, as_of date, r int, recency_days float8)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    k segkpi.rfm_cuts;
+    s segkpi.rfm_stats := (SELECT st FROM cu_stats WHERE customer = 'a');
+    x segkpi.rfm_result;
+BEGIN
+    FOR c IN SELECT segkpi.rfm_cuts(st, v.as_of, v.bins) AS cuts
+               FROM cu_stats, (VALUES (2, timestamptz '2024-07-01'), (5, '2024-07-01'), (5, '2025-07-01')) v(bins, as_of)
+              GROUP BY v.bins, v.as_of ORDER BY v.bins, v.as_of
+    LOOP
+        k := c.cuts;
+        x := segkpi.rfm_apply(s, k);
+        bins := k.bins;
+        as_of := k.as_of;
+        r := x.r;
+        recency_days := x.recency_days;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+SELECT l.*, l.r = w.r AS same_as_window
+  FROM cu_loop() l,
+       LATERAL (SELECT customer, (segkpi.rfm_score(st, l.as_of, l.bins) OVER ()).r FROM cu_stats) w
+ WHERE w.customer = 'a'
+ ORDER BY l.bins, l.as_of;
+DROP FUNCTION cu_loop();
+
 -- A NULL stats or NULL cuts gives NULL; no customers give NULL cuts.
 SELECT segkpi.rfm_apply(NULL, c) IS NULL AS null_stats, segkpi.rfm_apply(st, NULL) IS NULL AS null_cuts
   FROM cu_saved, cu_stats WHERE customer = 'a';

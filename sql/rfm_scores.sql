@@ -194,6 +194,11 @@ SELECT * FROM segkpi.rfm_scores(NULL::int, 'rs_orders', 'customer', 'ordered_at'
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'client', 'ordered_at', 'amount', '2024-06-01');
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered', 'amount', '2024-06-01');
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered_at', 'price', '2024-06-01');
+-- system columns are not columns one can bind (42703)
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::xid, 'rs_orders', 'xmin', 'ordered_at', 'amount', '2024-06-01')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ctid', 'amount', '2024-06-01')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'rs_orders', 'customer', 'ordered_at', 'cmax', '2024-06-01')$$);
+SELECT sqlerr($$SELECT * FROM segkpi.rfm_scores(NULL::oid, 'rs_orders', 'tableoid', 'ordered_at', 'amount', '2024-06-01')$$);
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 'no_such_table', 'customer', 'ordered_at', 'amount', '2024-06-01');
 SELECT * FROM segkpi.rfm_scores(NULL::bigint, 99999999::oid::regclass, 'customer', 'ordered_at', 'amount', '2024-06-01');
 CREATE TABLE rs_bad (customer bigint, ordered_at timestamptz, amount numeric, note text);
@@ -212,7 +217,64 @@ INSERT INTO "rs odd ""name""" VALUES (1, '2024-01-01', 5);
 SELECT customer, orders, monetary
   FROM segkpi.rfm_scores(NULL::bigint, '"rs odd ""name"""', 'the customer', 'ordered at', 'amount;', '2024-06-01');
 
-DROP TABLE rs_orders, rs_keys, rs_wide, rs_varbit, rs_parts, rs_empty, rs_cast, rs_bad, "rs odd ""name""" CASCADE;
+-- Memory ends with the call (issue 20): rescanned thousands of times in
+-- one query, the call leaves nothing behind in query memory (it was about
+-- 2 kB per call); see activities.sql for the probe.
+CREATE TABLE rs_small AS
+SELECT i % 10 AS customer, timestamptz '2024-01-01' + i * interval '9 days' AS ordered_at,
+       i::numeric AS amount
+  FROM generate_series(1, 40) i;
+CREATE TABLE rs_small_vb AS SELECT customer::bit(8)::varbit AS k, ordered_at, amount FROM rs_small;
+CREATE TABLE rs_loop AS SELECT g FROM generate_series(1, 5000) g;
+CREATE FUNCTION rs_bytes_after(calls int, call text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    b bigint;
+BEGIN
+    EXECUTE format('WITH r AS MATERIALIZED (SELECT sum(c) FROM rs_loop l, LATERAL (%s) x(c) WHERE l.g <= %s)
+                    SELECT (SELECT sum(total_bytes) FROM pg_backend_memory_contexts) FROM r', call, calls)
+       INTO b;
+    RETURN b;
+END $$;
+SELECT what, rs_bytes_after(5000, call) - rs_bytes_after(500, call) < 262144 AS flat
+  FROM (VALUES
+    ('in FROM', $$SELECT count(*) FROM segkpi.rfm_scores(NULL::int, 'rs_small', 'customer', 'ordered_at',
+                  'amount', timestamptz '2025-06-01' + l.g * interval '1 microsecond')$$),
+    ('cut short', $$SELECT count(*) FROM (SELECT segkpi.rfm_scores(NULL::int, 'rs_small', 'customer',
+                  'ordered_at', 'amount', timestamptz '2025-06-01' + l.g * interval '1 microsecond') LIMIT 2) s$$),
+    ('on the SQL form', $$SELECT count(*) FROM segkpi.rfm_scores(NULL::varbit, 'rs_small_vb', 'k', 'ordered_at',
+                  'amount', timestamptz '2025-06-01' + l.g * interval '1 microsecond')$$)) v(what, call)
+ ORDER BY what;
+
+-- The queries built in C name their operators with their schema (issue
+-- 20): a caller whose search_path puts public ahead of pg_catalog does not
+-- run operators planted there, on the fast path, on the SQL form, or when
+-- the rules are read.
+CREATE FUNCTION public.rs_trap(timestamptz, timestamptz) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'an operator in public ran'; END$$;
+CREATE FUNCTION public.rs_trap(text, text) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'an operator in public ran'; END$$;
+-- first the time filter of the scans alone
+CREATE OPERATOR public.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.rs_trap);
+CREATE OPERATOR public.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.rs_trap);
+SET search_path = public, pg_catalog;
+SELECT count(*) AS fast FROM segkpi.rfm_scores(NULL::int, 'rs_small', 'customer', 'ordered_at', 'amount', '2025-06-01');
+SELECT count(*) AS sql_form FROM segkpi.rfm_scores(NULL::varbit, 'rs_small_vb', 'k', 'ordered_at', 'amount', '2025-06-01');
+RESET search_path;
+DROP OPERATOR public.<= (timestamptz, timestamptz);
+DROP OPERATOR public.< (timestamptz, timestamptz);
+-- then the rules query alone
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.rs_trap);
+SET search_path = public, pg_catalog;
+SELECT count(*) AS fast FROM segkpi.rfm_scores(NULL::int, 'rs_small', 'customer', 'ordered_at', 'amount', '2025-06-01');
+SELECT count(segment) AS window_rules
+  FROM (SELECT (segkpi.rfm_score(st, '2025-06-01') OVER ()).segment
+          FROM (SELECT segkpi.rfm_agg(ordered_at, amount) AS st FROM rs_small GROUP BY customer) a) b;
+RESET search_path;
+DROP OPERATOR public.= (text, text);
+DROP FUNCTION public.rs_trap(timestamptz, timestamptz), public.rs_trap(text, text);
+
+DROP TABLE rs_orders, rs_keys, rs_wide, rs_varbit, rs_parts, rs_empty, rs_cast, rs_bad, "rs odd ""name""",
+    rs_small, rs_small_vb, rs_loop CASCADE;
 DROP DOMAIN rs_id;
 DELETE FROM segkpi.rfm_rules WHERE ruleset = 'rs_two';
-DROP FUNCTION rs_sql, rs_compare;
+DROP FUNCTION rs_sql, rs_compare, rs_bytes_after;

@@ -23,6 +23,8 @@
 #include "btyd.h"
 
 #define TICK_ROWS		4096	/* rows between tick calls */
+#define TICK_TERMS		4096	/* series terms between tick calls (power of 2) */
+#define TICK_STEPS		256		/* CLV steps between tick calls (power of 2) */
 #define MAX_DIM			4		/* largest parameter vector */
 #define STEP_CAP		3.0		/* largest move of one log-parameter */
 #define THETA_LIMIT		40.0	/* |log(param)| beyond this: diverging */
@@ -758,6 +760,19 @@ sk_bgnbd_fit(const double *x, const double *t_x, const double *T,
 /* ------------------------------------------------- hypergeometric series */
 
 /*
+ * What a prediction may spend on series: the tick, called every
+ * TICK_TERMS terms of every series, and the terms still allowed across all
+ * the series it sums (a CLV sums one or more per step).  A single series
+ * also stops at SK_BTYD_HYP2F1_MAX_TERMS; which limit ran out decides the
+ * status (SK_ENOCONV for the series, SK_ELIMIT for the budget).
+ */
+typedef struct hyp_work
+{
+	const sk_tick *tick;
+	uint64_t	left;
+} hyp_work;
+
+/*
  * ln 2F1(k, bp; c; z) for k, bp, c > 0 and 0 <= z < 1.  Terms t_n of the
  * series are positive with ratio  rho_n = z (k+n)(bp+n) / ((c+n)(n+1)).
  * Writing rho_n / z - 1 = (A n + B) / ((c+n)(n+1)) with A = k+bp-c-1 and
@@ -767,9 +782,11 @@ sk_bgnbd_fit(const double *x, const double *t_x, const double *T,
  * t_n rb / (1 - rb), rb = max(rho_n, z), and we stop once that is below
  * 1e-17 of the sum.  Large terms are rescaled by 1e-250 (shift tracks
  * the log of the scale), so a peak far above DBL_MAX is still summed.
+ * About (k - c + 40) / (1 - z) terms are needed, so z near 1 is slow: the
+ * terms are counted against w->left and the tick is called as they go.
  */
 static sk_status
-hyp_log(double k, double bp, double c, double z, double *out)
+hyp_log(double k, double bp, double c, double z, hyp_work *w, double *out)
 {
 	const double scale = 1e-250;
 	double		term = 1.0,
@@ -778,18 +795,33 @@ hyp_log(double k, double bp, double c, double z, double *out)
 				prev = HUGE_VAL,
 				A = k + bp - c - 1.0,
 				B = k * bp - c;
-	long		n;
+	uint64_t	n,
+				cap = SK_BTYD_HYP2F1_MAX_TERMS;
+	int			by_budget = 0;
 
-	for (n = 0; n < SK_BTYD_HYP2F1_MAX_TERMS; n++)
+	if (w->left < cap)
+	{
+		cap = w->left;
+		by_budget = 1;
+	}
+	for (n = 0; n < cap; n++)
 	{
 		double		dn = (double) n;
 		double		rho = z * ((k + dn) / (dn + 1.0)) * ((bp + dn) / (c + dn));
 		double		rb = fmax(rho, z);
 
+		if ((n & (TICK_TERMS - 1)) == TICK_TERMS - 1 && sk_tick_stop(w->tick))
+		{
+			w->left -= n;
+			return SK_ECANCEL;
+		}
 		term *= rho;
 		sum += term;
 		if (!isfinite(sum))
+		{
+			w->left -= n + 1;
 			return SK_EOVERFLOW;	/* one ratio beyond the double range */
+		}
 		if (term > 1e250)
 		{
 			term *= scale;
@@ -800,24 +832,28 @@ hyp_log(double k, double bp, double c, double z, double *out)
 			(rho < 1.0 && (A <= 0.0 || (A * dn + B > 0.0 && rho <= prev)) &&
 			 term * rb / (1.0 - rb) <= 1e-17 * (sum + exp(-shift))))
 		{
+			w->left -= n + 1;
 			*out = shift == 0.0 ? log1p(sum) : shift + log(sum + exp(-shift));
 			return SK_OK;
 		}
 		prev = rho;
 	}
-	return SK_ENOCONV;
+	w->left -= cap;
+	return by_budget ? SK_ELIMIT : SK_ENOCONV;
 }
 
 sk_status
-sk_hyp2f1(double a, double b, double c, double z, double *out)
+sk_hyp2f1(double a, double b, double c, double z, const sk_tick *tick,
+		  double *out)
 {
+	hyp_work	w = {tick, UINT64_MAX};
 	double		lf;
 	sk_status	s;
 
 	if (out == NULL || !positive_finite(a) || !positive_finite(b) ||
 		!positive_finite(c) || !isfinite(z) || z < 0.0 || z >= 1.0)
 		return SK_EINVAL;
-	s = hyp_log(a, b, c, z, &lf);
+	s = hyp_log(a, b, c, z, &w, &lf);
 	if (s != SK_OK)
 		return s;
 	*out = exp(lf);
@@ -833,10 +869,10 @@ sk_hyp2f1(double a, double b, double c, double z, double *out)
  * log so small s keeps its relative accuracy.
  */
 static sk_status
-one_minus_h(double k, double s, double bp, double c, double *out)
+one_minus_h(double k, double s, double bp, double c, hyp_work *w, double *out)
 {
 	double		lf;
-	sk_status	st = hyp_log(k, bp, c, s / (1.0 + s), &lf);
+	sk_status	st = hyp_log(k, bp, c, s / (1.0 + s), w, &lf);
 
 	if (st != SK_OK)
 		return st;
@@ -861,7 +897,8 @@ one_minus_h(double k, double s, double bp, double c, double *out)
  * whose pieces have c > 0.
  */
 static sk_status
-cond_mean_at(double k, double s, double a, double bp, double *out)
+cond_mean_at(double k, double s, double a, double bp, hyp_work *w,
+			 double *out)
 {
 	double		c = a + bp - 1.0,
 				g = 0.0,
@@ -870,19 +907,19 @@ cond_mean_at(double k, double s, double a, double bp, double *out)
 
 	if (c <= 0.0)
 	{
-		st = one_minus_h(k, s, bp, a + bp, &g);
+		st = one_minus_h(k, s, bp, a + bp, w, &g);
 		if (st == SK_OK)
-			st = cond_mean_at(k, s, a, bp + 1.0, &rest);
+			st = cond_mean_at(k, s, a, bp + 1.0, w, &rest);
 		*out = g + bp / (a + bp) * rest;
 		return st;
 	}
-	st = one_minus_h(k, s, bp, c, &g);
+	st = one_minus_h(k, s, bp, c, w, &g);
 	*out = c / (a - 1.0) * g;
 	return st;
 }
 
 static sk_status
-cond_mean(double k, double s, double a, double bp, double *out)
+cond_mean(double k, double s, double a, double bp, hyp_work *w, double *out)
 {
 	double		lo,
 				hi = 0.0;
@@ -894,10 +931,10 @@ cond_mean(double k, double s, double a, double bp, double *out)
 		return SK_OK;
 	}
 	if (!(fabs(a - 1.0) < NEAR_ONE))
-		return cond_mean_at(k, s, a, bp, out);
-	st = cond_mean_at(k, s, 1.0 - NEAR_ONE, bp, &lo);
+		return cond_mean_at(k, s, a, bp, w, out);
+	st = cond_mean_at(k, s, 1.0 - NEAR_ONE, bp, w, &lo);
 	if (st == SK_OK)
-		st = cond_mean_at(k, s, 1.0 + NEAR_ONE, bp, &hi);
+		st = cond_mean_at(k, s, 1.0 + NEAR_ONE, bp, w, &hi);
 	*out = lo + (a - (1.0 - NEAR_ONE)) / (2.0 * NEAR_ONE) * (hi - lo);
 	return st;
 }
@@ -931,56 +968,67 @@ sk_bgnbd_p_alive(const sk_bgnbd_model *m, double x, double t_x, double T,
 
 /*
  * E[Y(t) | x, t_x, T] [FHL05, eq. 10] = P(alive) * F with the posterior
- * given alive: lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x).
+ * given alive: lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x).  With
+ * x = t_x = T = 0 this is E[X(t)] [FHL05, eq. 7] exactly: the posterior is
+ * the prior and P(alive) is 1.  Arguments are checked by the callers.
  */
-sk_status
-sk_bgnbd_expected(const sk_bgnbd_model *m, double t, double x, double t_x,
-				  double T, double *out)
+static sk_status
+expected_at(const sk_bgnbd_model *m, double t, double x, double t_x,
+			double T, hyp_work *w, double *out)
 {
 	double		f;
 	sk_status	st;
 
-	if (out == NULL || check_bgnbd_params(m) != SK_OK ||
-		sk_bgnbd_check_row(x, t_x, T) != SK_OK || !isfinite(t) || t < 0.0)
-		return SK_EINVAL;
-	st = cond_mean(m->r + x, t / (m->alpha + T), m->a, m->b + x, &f);
+	st = cond_mean(m->r + x, t / (m->alpha + T), m->a, m->b + x, w, &f);
 	if (st != SK_OK)
 		return st;
 	*out = p_alive(m, x, t_x, T) * f;
 	return isfinite(*out) ? SK_OK : SK_EOVERFLOW;
 }
 
-/* E[X(t)] [FHL05, eq. 7]: the prior, i.e. F with k = r, s = t / alpha. */
 sk_status
-sk_bgnbd_expected_new(const sk_bgnbd_model *m, double t, double *out)
+sk_bgnbd_expected(const sk_bgnbd_model *m, double t, double x, double t_x,
+				  double T, const sk_tick *tick, double *out)
 {
-	sk_status	st;
+	hyp_work	w = {tick, UINT64_MAX};
+
+	if (out == NULL || check_bgnbd_params(m) != SK_OK ||
+		sk_bgnbd_check_row(x, t_x, T) != SK_OK || !isfinite(t) || t < 0.0)
+		return SK_EINVAL;
+	return expected_at(m, t, x, t_x, T, &w, out);
+}
+
+sk_status
+sk_bgnbd_expected_new(const sk_bgnbd_model *m, double t, const sk_tick *tick,
+					  double *out)
+{
+	hyp_work	w = {tick, UINT64_MAX};
 
 	if (out == NULL || check_bgnbd_params(m) != SK_OK || !isfinite(t) ||
 		t < 0.0)
 		return SK_EINVAL;
-	st = cond_mean(m->r, t / m->alpha, m->a, m->b, out);
-	if (st == SK_OK && !isfinite(*out))
-		return SK_EOVERFLOW;
-	return st;
+	return expected_at(m, t, 0.0, 0.0, 0.0, &w, out);
 }
 
 sk_status
 sk_bgnbd_clv(const sk_bgnbd_model *m, double x, double t_x, double T,
 			 double spend, double horizon, double step, double discount_rate,
-			 double *out)
+			 uint64_t max_terms, const sk_tick *tick, double *out)
 {
+	hyp_work	w = {tick, max_terms};
 	double		steps,
 				prev = 0.0,
 				sum = 0.0,
 				ld;
 	long		i,
 				count;
+	int			fresh = x == 0.0 && t_x == 0.0 && T == 0.0;
 
 	if (out == NULL || check_bgnbd_params(m) != SK_OK ||
-		sk_bgnbd_check_row(x, t_x, T) != SK_OK || !isfinite(spend) ||
-		!isfinite(horizon) || horizon < 0.0 || !positive_finite(step) ||
-		!isfinite(discount_rate) || discount_rate <= -1.0)
+		(!fresh && sk_bgnbd_check_row(x, t_x, T) != SK_OK) ||
+		!isfinite(spend) || !isfinite(horizon) || horizon < 0.0 ||
+		!positive_finite(step) || !isfinite(discount_rate) ||
+		discount_rate <= -1.0 || max_terms == 0)
 		return SK_EINVAL;
 	steps = ceil(horizon / step);
 	if (!(steps <= SK_BTYD_CLV_MAX_STEPS))
@@ -991,8 +1039,11 @@ sk_bgnbd_clv(const sk_bgnbd_model *m, double x, double t_x, double T,
 	{
 		double		ti = i == count ? horizon : (double) i * step;
 		double		e;
-		sk_status	st = sk_bgnbd_expected(m, ti, x, t_x, T, &e);
+		sk_status	st;
 
+		if ((i & (TICK_STEPS - 1)) == 0 && sk_tick_stop(tick))
+			return SK_ECANCEL;
+		st = expected_at(m, ti, x, t_x, T, &w, &e);
 		if (st != SK_OK)
 			return st;
 		sum += (e - prev) * spend * exp(-(ti / step) * ld);

@@ -67,8 +67,15 @@
 /* Most steps sk_bgnbd_clv() evaluates: ceil(horizon / step). */
 #define SK_BTYD_CLV_MAX_STEPS	100000
 
-/* Most terms summed by sk_hyp2f1() before giving up with SK_ENOCONV. */
+/* Most terms summed by one hypergeometric series before SK_ENOCONV. */
 #define SK_BTYD_HYP2F1_MAX_TERMS 10000000
+
+/*
+ * The series terms a CLV in the server may sum over all its steps (its
+ * max_terms): about 15 seconds of one core.  Typical inputs need
+ * thousands; only horizons far longer than alpha + T get near it.
+ */
+#define SK_BTYD_CLV_MAX_TERMS	UINT64_C(1000000000)
 
 /* Fit controls; pass NULL for the defaults (max_iter 500, gtol 1e-9). */
 typedef struct sk_btyd_opts
@@ -159,11 +166,13 @@ extern sk_status sk_bgnbd_p_alive(const sk_bgnbd_model *m, double x,
  * hypergeometric series does not converge within its term limit (only for
  * t very large against alpha + T combined with a large x); SK_EOVERFLOW if
  * the result or a series ratio exceeds the double range (absurd
- * parameters such as r = 1e300).
+ * parameters such as r = 1e300).  The series call the tick every 4096
+ * terms (SK_ECANCEL when it says stop): one call sums at most four series
+ * of at most SK_BTYD_HYP2F1_MAX_TERMS terms each.
  */
 extern sk_status sk_bgnbd_expected(const sk_bgnbd_model *m, double t,
 								   double x, double t_x, double T,
-								   double *out);
+								   const sk_tick *tick, double *out);
 
 /*
  * How the two expectations are computed (btyd.c, cond_mean): both are
@@ -177,9 +186,12 @@ extern sk_status sk_bgnbd_expected(const sk_bgnbd_model *m, double t,
  * about 1e-13 relative, less (about 1e-16 / |a - 1|) for a near 1.
  */
 
-/* E[X(t)]: expected purchases in (0, t] of a customer just acquired. */
+/*
+ * E[X(t)]: expected purchases in (0, t] of a customer just acquired; the
+ * same as sk_bgnbd_expected() at x = t_x = T = 0, ticks included.
+ */
 extern sk_status sk_bgnbd_expected_new(const sk_bgnbd_model *m, double t,
-									   double *out);
+									   const sk_tick *tick, double *out);
 
 /*
  * Discounted expected value of a customer's future purchases:
@@ -193,12 +205,26 @@ extern sk_status sk_bgnbd_expected_new(const sk_bgnbd_model *m, double t,
  * are discounted from the end of that step, the last, shorter step by its
  * fractional exponent.  spend is the value of one purchase (typically
  * sk_gg_expected_spend()), any finite number.  horizon = 0 gives 0.
+ * A customer just acquired is x = t_x = T = 0 (E[X(t)] in place of
+ * E[Y(t) | ...]); any other row follows the rules above (T > 0).
+ *
+ * Work: each step sums one to four hypergeometric series whose length
+ * grows like (r + x) (1 + t / (alpha + T)).  max_terms (>= 1; the server
+ * passes SK_BTYD_CLV_MAX_TERMS) caps the terms summed over all steps, so
+ * the cost of one call is bounded whatever the arguments; the tick is
+ * called every 4096 terms and every 256 steps.
+ *
  * SK_EINVAL: horizon < 0, step <= 0, discount_rate <= -1, non-finite
- * arguments, a bad row; SK_ELIMIT: more than SK_BTYD_CLV_MAX_STEPS steps.
+ * arguments, a bad row, max_terms = 0; SK_ELIMIT: more than
+ * SK_BTYD_CLV_MAX_STEPS steps, or more than max_terms series terms;
+ * SK_ENOCONV: one series longer than SK_BTYD_HYP2F1_MAX_TERMS; SK_ECANCEL:
+ * the tick said stop.
  */
 extern sk_status sk_bgnbd_clv(const sk_bgnbd_model *m, double x, double t_x,
 							  double T, double spend, double horizon,
-							  double step, double discount_rate, double *out);
+							  double step, double discount_rate,
+							  uint64_t max_terms, const sk_tick *tick,
+							  double *out);
 
 /* ----------------------------------------------------------- Gamma-Gamma */
 
@@ -246,10 +272,11 @@ extern sk_status sk_gg_expected_spend(const sk_gg_model *m, double x,
  * so intermediate growth cannot overflow.  Summation stops when the
  * remaining tail, bounded geometrically, is below 1e-16 of the sum.  The
  * number of terms grows like (a + b) / (1 - z): SK_ENOCONV past
- * SK_BTYD_HYP2F1_MAX_TERMS, SK_EOVERFLOW if the value exceeds DBL_MAX.
+ * SK_BTYD_HYP2F1_MAX_TERMS, SK_EOVERFLOW if the value exceeds DBL_MAX,
+ * SK_ECANCEL if the tick (called every 4096 terms) says stop.
  */
 extern sk_status sk_hyp2f1(double a, double b, double c, double z,
-						   double *out);
+						   const sk_tick *tick, double *out);
 
 /* ------------------------------------------------------------ text form */
 

@@ -2385,7 +2385,7 @@ read_globals(text_in *in, sk_km_model *m)
 	uint64_t	v;
 
 	if (!read_transform(in, &m->transform) ||
-		!read_bounded(in, " n=", 1, UINT64_MAX, &m->n))
+		!read_bounded(in, " n=", 1, SK_KM_MAX_N, &m->n))
 		return 0;
 	if (!read_bounded(in, " iterations=", 1, SK_KM_MAX_ITER, &v))
 		return 0;

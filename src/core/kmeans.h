@@ -92,6 +92,8 @@ sk_km_row_key(const double *r, int dim, uint64_t seed)
 #define SK_KM_MAX_K			1000
 #define SK_KM_MAX_RESTARTS	1000
 #define SK_KM_MAX_ITER		1000000
+/* Most rows a model may say it was fitted on: INT64_MAX (a SQL bigint). */
+#define SK_KM_MAX_N			((uint64_t) INT64_MAX)
 
 typedef enum sk_km_transform
 {
@@ -261,10 +263,12 @@ extern sk_status sk_km_centroid_original(const sk_km_model *model, int j,
  *              ; characters; written with "%.17g" so it round-trips exactly
  *
  * A cluster is "size,wcss,c1,...,cdim" with the centroid in the transformed
- * space.  The decoder also checks: 1 <= k, dim <= 1000; n >= 1; sizes sum to
- * n; wcss >= 0 and 0 when the size is 0; inertia equals the sum of wcss to
- * a relative 1e-9; scale > 0; for "none" every shift is 0 and scale 1;
- * iterations >= 1.  Anything else is SK_EDATA.
+ * space.  The decoder also checks: 1 <= k, dim <= 1000; 1 <= n <=
+ * SK_KM_MAX_N (so n and every size fit a signed 64-bit integer, the SQL
+ * bigint the sizes are shown as); sizes sum to n; wcss >= 0 and 0 when the
+ * size is 0; inertia equals the sum of wcss to a relative 1e-9; scale > 0;
+ * for "none" every shift is 0 and scale 1; iterations >= 1.  Anything else
+ * is SK_EDATA.
  */
 
 /*

@@ -40,7 +40,11 @@ PG_FUNCTION_INFO_V1(segkpi_activities);
 
 #define FNAME "activities"
 
-/* The last %s is the time filter: "t::timestamptz < $2", or "true" without before. */
+/*
+ * The last %s is the time filter: "t::timestamptz < $2", or "true" without
+ * before.  Every operator and function is named with its schema, so that
+ * the caller's search_path cannot substitute its own (see rfm_scan.c).
+ */
 #define SCAN_SQL \
 	"SELECT %s, %s::pg_catalog.timestamptz, %s::pg_catalog.numeric, %s" \
 	"  FROM %s WHERE %s"
@@ -176,7 +180,7 @@ build_query(bool fallback, const Args *a)
 	const char *c = a->cost == NULL ? "NULL::pg_catalog.numeric" :
 		psprintf("%s::pg_catalog.numeric", quote_identifier(a->cost));
 	const char *when = a->has_before ?
-		psprintf("%s::pg_catalog.timestamptz < $2", t) : "true";
+		psprintf("%s::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $2", t) : "true";
 
 	if (fallback)
 		return psprintf(FALLBACK_SQL, k, t, t, m, c, rel, k, when);
@@ -424,20 +428,6 @@ run_scan(const Args *a, const Oid *types, const Datum *values)
 	return s;
 }
 
-/*
- * Free the customers when the calls stop early: at the end of the query,
- * or at a rescan before the last row (the expression context shuts down).
- */
-static void
-free_scan(Datum arg)
-{
-	ActScan    *s = (ActScan *) DatumGetPointer(arg);
-
-	if (s->mem.cxt != NULL)
-		MemoryContextDelete(s->mem.cxt);
-	s->mem.cxt = NULL;
-}
-
 /* One result row: the customer and its activity (NULL without a row). */
 static HeapTuple
 result_tuple(const ActScan *s, TupleDesc desc, uint64 i)
@@ -451,6 +441,15 @@ result_tuple(const ActScan *s, TupleDesc desc, uint64 i)
 	return heap_form_tuple(desc, values, nulls);
 }
 
+/*
+ * Memory: everything a call allocates, the customers included, lives in
+ * one context of its own ("segkpi activities"), made under per-query
+ * memory.  Materialising, the call deletes it before it returns.  Returning
+ * a row per call, it moves the context under the SRF's multi-call context,
+ * which the executor deletes when the rows run out, at a rescan and at the
+ * end of the query: a call rescanned many times in one query (a lateral
+ * join) leaves nothing behind.
+ */
 Datum
 segkpi_activities(PG_FUNCTION_ARGS)
 {
@@ -464,26 +463,28 @@ segkpi_activities(PG_FUNCTION_ARGS)
 		Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
 		Datum		values[2];
 		ActScan    *scan;
-		MemoryContext old;
-
-		read_args(fcinfo, &a);
-		values[0] = PointerGetDatum(a.grain);
-		values[1] = TimestampTzGetDatum(a.before);
+		MemoryContext callcxt,
+					old;
 
 		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg(FNAME ": called in a context that cannot accept a set")));
+		callcxt = AllocSetContextCreate(rsinfo->econtext->ecxt_per_query_memory,
+										"segkpi activities", ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(callcxt);
+		read_args(fcinfo, &a);
+		values[0] = PointerGetDatum(a.grain);
+		values[1] = TimestampTzGetDatum(a.before);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		/* the customers live as long as the query, for the calls to come */
-		old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		/* SPI_connect switched to its own context; the scan belongs to the call */
+		MemoryContextSwitchTo(callcxt);
 		scan = run_scan(&a, types, values);
-		MemoryContextSwitchTo(old);
 		if (scan == NULL || !(rsinfo->allowedModes & SFRM_ValuePerCall))
 		{
 			/* the SQL form, or our rows, into a tuplestore */
-			InitMaterializedSRF(fcinfo, 0);
+			segkpi_materialize(fcinfo, FNAME);
 			if (scan == NULL)
 				segkpi_relscan_run_into(FNAME, build_query(true, &a), 2, types, values, rsinfo);
 			else
@@ -499,14 +500,17 @@ segkpi_activities(PG_FUNCTION_ARGS)
 					if ((i & 4095) == 0)
 						CHECK_FOR_INTERRUPTS();
 				}
-				MemoryContextDelete(scan->mem.cxt);
 			}
 			SPI_finish();
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(callcxt);
 			return (Datum) 0;
 		}
 		SPI_finish();
+		MemoryContextSwitchTo(old);
 
 		funcctx = SRF_FIRSTCALL_INIT();
+		MemoryContextSetParent(callcxt, funcctx->multi_call_memory_ctx);
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 		if (get_call_result_type(fcinfo, NULL, &funcctx->tuple_desc) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, FNAME ": the result type is not composite");
@@ -515,7 +519,6 @@ segkpi_activities(PG_FUNCTION_ARGS)
 		res->scan = scan;
 		funcctx->user_fctx = res;
 		MemoryContextSwitchTo(old);
-		RegisterExprContextCallback(rsinfo->econtext, free_scan, PointerGetDatum(scan));
 	}
 
 	funcctx = SRF_PERCALL_SETUP();
@@ -526,6 +529,6 @@ segkpi_activities(PG_FUNCTION_ARGS)
 
 		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(t));
 	}
-	free_scan(PointerGetDatum(res->scan));
+	/* deletes the multi-call context, and the scan's with it */
 	SRF_RETURN_DONE(funcctx);
 }

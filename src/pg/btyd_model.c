@@ -337,8 +337,8 @@ bg_expected(const char *fn, const sk_bgnbd_model *m, double t,
 {
 	double		v;
 
-	prediction_status(fresh ? sk_bgnbd_expected_new(m, t, &v)
-					  : sk_bgnbd_expected(m, t, x, t_x, T, &v), fn);
+	prediction_status(fresh ? sk_bgnbd_expected_new(m, t, &segkpi_interrupt_tick, &v)
+					  : sk_bgnbd_expected(m, t, x, t_x, T, &segkpi_interrupt_tick, &v), fn);
 	return v;
 }
 
@@ -425,38 +425,6 @@ segkpi_gamma_gamma_mean(PG_FUNCTION_ARGS)
 
 /* ---- CLV -------------------------------------------------------------- */
 
-/*
- * The sum of sk_bgnbd_clv() for a customer just acquired (T = 0), where
- * the core's conditional expectation does not apply: the same steps and
- * discounting with E[X(t)] in place of E[Y(t) | x, t_x, T].
- */
-static double
-clv_new_customer(const sk_bgnbd_model *m, double spend, double horizon,
-				 double step, double rate)
-{
-	double		steps = ceil(horizon / step);
-	double		prev = 0.0,
-				sum = 0.0,
-				ld = log1p(rate);
-	long		i,
-				count;
-
-	if (!(steps <= SK_BTYD_CLV_MAX_STEPS))
-		segkpi_check_status(SK_ELIMIT, "clv");
-	count = (long) steps;
-	for (i = 1; i <= count; i++)
-	{
-		double		ti = i == count ? horizon : (double) i * step;
-		double		e = bg_expected("clv", m, ti, 0, 0, 0, true);
-
-		sum += (e - prev) * spend * exp(-(ti / step) * ld);
-		prev = e;
-	}
-	if (!isfinite(sum))
-		segkpi_check_status(SK_EOVERFLOW, "clv");
-	return sum;
-}
-
 Datum
 segkpi_clv(PG_FUNCTION_ARGS)
 {
@@ -471,10 +439,10 @@ segkpi_clv(PG_FUNCTION_ARGS)
 	double		step = PG_GETARG_FLOAT8(8);
 	double		spend,
 				v;
-	bool		fresh;
 	sk_status	st;
 
-	fresh = check_customer("clv", x, t_x, T);
+	/* a customer just acquired is T = 0, which the core takes as such */
+	(void) check_customer("clv", x, t_x, T);
 	check_time("clv", "horizon", horizon);
 	if (isnan(step) || isinf(step) || step <= 0)
 		bad_arg("clv", "step must be a finite number > 0", NULL);
@@ -487,9 +455,16 @@ segkpi_clv(PG_FUNCTION_ARGS)
 				 errmsg("clv: horizon / step is more than %d steps", SK_BTYD_CLV_MAX_STEPS),
 				 errhint("Use a larger step.")));
 	spend = gg_mean("clv", gg, x, zbar);
-	if (fresh)
-		PG_RETURN_FLOAT8(clv_new_customer(bg, spend, horizon, step, rate));
-	st = sk_bgnbd_clv(bg, x, t_x, T, spend, horizon, step, rate, &v);
+	st = sk_bgnbd_clv(bg, x, t_x, T, spend, horizon, step, rate,
+					  SK_BTYD_CLV_MAX_TERMS, &segkpi_interrupt_tick, &v);
+	if (st == SK_ELIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("clv: the prediction needs more than %llu series terms",
+						(unsigned long long) SK_BTYD_CLV_MAX_TERMS),
+				 errdetail("Each step sums series whose length grows with (r + x) * horizon / (alpha + T); this horizon is very long compared with alpha + T = %g.",
+						   bg->alpha + T),
+				 errhint("Use a larger step or a shorter horizon.")));
 	prediction_status(st, "clv");
 	PG_RETURN_FLOAT8(v);
 }

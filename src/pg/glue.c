@@ -10,7 +10,10 @@
 #include <sys/mman.h>
 
 #include "fmgr.h"
+#include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
 
 #include "glue.h"
 
@@ -21,6 +24,37 @@ segkpi_require_agg_context(FunctionCallInfo fcinfo, const char *fname)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s can only be called as part of an aggregate", fname)));
+}
+
+/*
+ * What InitMaterializedSRF does, minus its garbage: that resolves the
+ * result type with get_call_result_type in per-query memory, and for a
+ * polymorphic RETURNS TABLE function the lookup leaves about 1.5 kB there
+ * on every call, which a rescanned call piles up for the whole query.
+ * Here the type is resolved in the caller's short-lived context and only
+ * the two things the executor frees itself (the tuplestore at a rescan or
+ * the end, the descriptor copy after the call) go to per-query memory.
+ */
+void
+segkpi_materialize(FunctionCallInfo fcinfo, const char *fname)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc;
+	MemoryContext old;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s: called in a context that cannot accept a set", fname)));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "%s: the result type is not composite", fname);
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(desc);
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+											  false, work_mem);
+	MemoryContextSwitchTo(old);
 }
 
 bytea *

@@ -14,6 +14,13 @@
 /* ERROR (0A000) unless called as an aggregate's support function. */
 void		segkpi_require_agg_context(FunctionCallInfo fcinfo, const char *fname);
 
+/*
+ * Set up a materialising SRF's result (rsinfo->setResult, setDesc) as
+ * InitMaterializedSRF(fcinfo, 0) does, without leaving anything else in
+ * per-query memory: a call rescanned many times in one query stays flat.
+ */
+void		segkpi_materialize(FunctionCallInfo fcinfo, const char *fname);
+
 /* A binary send result carrying len bytes of text (our types send their text form). */
 bytea	   *segkpi_send_text(const char *text, size_t len);
 

@@ -382,7 +382,7 @@ segkpi_kmeans_centroids(PG_FUNCTION_ARGS)
 	int			j,
 				f;
 
-	InitMaterializedSRF(fcinfo, 0);
+	segkpi_materialize(fcinfo, "kmeans_centroids");
 	segkpi_km_model_decode(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), &m, false);
 	c = palloc(sizeof(double) * m.dim);
 	elems = palloc(sizeof(Datum) * m.dim);

@@ -42,6 +42,13 @@ segkpi_relscan_column(const char *fname, Oid relid, const char *col, Oid *coll)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s: column \"%s\" of relation \"%s\" does not exist",
 						fname, col, get_rel_name(relid))));
+	/* xmin, ctid and the like: not data a user put there */
+	if (att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s: column \"%s\" of relation \"%s\" is a system column",
+						fname, col, get_rel_name(relid)),
+				 errdetail("Only the relation's own columns can be read.")));
 	get_atttypetypmodcoll(relid, att, &typid, &typmod, coll);
 	return typid;
 }

@@ -25,7 +25,10 @@
 /* 42P01 unless relid names a relation. */
 void		segkpi_relscan_check_relation(const char *fname, Oid relid);
 
-/* The column's type and collation; 42703 when there is no such column. */
+/*
+ * The column's type and collation; 42703 when there is no such column or
+ * it is a system column (xmin, ctid, ...).
+ */
 Oid			segkpi_relscan_column(const char *fname, Oid relid, const char *col, Oid *coll);
 
 /*

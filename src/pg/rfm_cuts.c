@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -314,7 +315,7 @@ typedef struct ApplyCache
 	TupleDesc	stats_desc;
 	TupleDesc	result_desc;
 	RfmRules	rules;
-	bool		cuts_stable;	/* a constant or an external parameter: decode once */
+	bool		cuts_const;		/* a constant in the query: decode once */
 	text	   *ruleset;		/* the ruleset argument the rules were loaded for */
 } ApplyCache;
 
@@ -437,7 +438,27 @@ decode_cuts(ApplyCache *c, HeapTupleHeader th)
 	decode_money_cuts(c, elems, k);
 }
 
-/* The cache for this cuts value, decoding it when it differs from the last. */
+/*
+ * True when argument argno is a constant of the query: then its value is
+ * the same on every call through this FmgrInfo.  An external parameter is
+ * not: PL/pgSQL evaluates a simple expression through the same FmgrInfo
+ * while the variable behind the parameter changes.
+ */
+static bool
+arg_is_const(FmgrInfo *flinfo, int argno)
+{
+	List	   *args;
+
+	if (flinfo->fn_expr == NULL || !IsA(flinfo->fn_expr, FuncExpr))
+		return false;
+	args = ((FuncExpr *) flinfo->fn_expr)->args;
+	return argno < list_length(args) && IsA(list_nth(args, argno), Const);
+}
+
+/*
+ * The cache for this cuts value, decoding it when its bytes differ from
+ * the last value's; a constant is decoded once without comparing.
+ */
 static ApplyCache *
 apply_cache(FunctionCallInfo fcinfo, Datum cuts)
 {
@@ -450,9 +471,9 @@ apply_cache(FunctionCallInfo fcinfo, Datum cuts)
 	{
 		c = flinfo->fn_extra = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(ApplyCache));
 		c->cxt = AllocSetContextCreate(flinfo->fn_mcxt, "rfm_apply cuts", ALLOCSET_SMALL_SIZES);
-		c->cuts_stable = get_fn_expr_arg_stable(flinfo, 1);
+		c->cuts_const = arg_is_const(flinfo, 1);
 	}
-	if (c->raw != NULL && c->cuts_stable)
+	if (c->raw != NULL && c->cuts_const)
 		return c;
 	raw = PG_DETOAST_DATUM(cuts);
 	if (c->raw != NULL && VARSIZE(c->raw) == VARSIZE(raw) &&

@@ -65,7 +65,12 @@ enum
 	OUT_NATTS
 };
 
-/* The SQL form: the same result, for the cases the fast path leaves. */
+/*
+ * The SQL form: the same result, for the cases the fast path leaves.
+ * These queries run with the caller's search_path, so every operator,
+ * function and type in them is named with its schema: an operator of the
+ * same name in a schema ahead of pg_catalog must not run in their place.
+ */
 #define FALLBACK_SQL \
 	"SELECT g.k, (g.st).first_order_at, (g.st).last_order_at, (g.st).orders," \
 	"       (g.st).refunds, (g.st).monetary, (g.s).recency_days, (g.s).r, (g.s).f," \
@@ -74,12 +79,13 @@ enum
 	"          FROM (SELECT %s AS k," \
 	"                       segkpi.rfm_agg(%s::pg_catalog.timestamptz, %s::pg_catalog.numeric) AS st" \
 	"                  FROM %s" \
-	"                 WHERE %s IS NOT NULL AND %s::pg_catalog.timestamptz <= $1" \
+	"                 WHERE %s IS NOT NULL" \
+	"                   AND %s::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) $1" \
 	"                 GROUP BY 1) a) g"
 
 #define SCAN_SQL \
 	"SELECT %s, %s::pg_catalog.timestamptz, %s::pg_catalog.numeric" \
-	"  FROM %s WHERE %s::pg_catalog.timestamptz <= $1"
+	"  FROM %s WHERE %s::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) $1"
 
 typedef enum Stop
 {
@@ -397,7 +403,7 @@ segkpi_rfm_scores(PG_FUNCTION_ARGS)
 	values[0] = TimestampTzGetDatum(a.as_of);
 	values[1] = Int32GetDatum(a.bins);
 	values[2] = CStringGetTextDatum(a.ruleset);
-	InitMaterializedSRF(fcinfo, 0);
+	segkpi_materialize(fcinfo, FNAME);
 	memset(&rules, 0, sizeof(rules));
 	segkpi_rfm_rules_load(&rules, CurrentMemoryContext, a.ruleset);
 

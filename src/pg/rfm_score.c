@@ -92,7 +92,7 @@ segkpi_rfm_rules_load(RfmRules *rules, MemoryContext cxt, const char *ruleset)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT segment, r_min, r_max, f_min, f_max, m_min, m_max"
-							  "  FROM segkpi.rfm_rules WHERE ruleset = $1"
+							  "  FROM segkpi.rfm_rules WHERE ruleset OPERATOR(pg_catalog.=) $1"
 							  " ORDER BY rule_order",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read segkpi.rfm_rules");

@@ -34,8 +34,8 @@ check_bgnbd(const char *text, size_t size)
 		m.iterations != back.iterations || m.converged != back.converged)
 		abort();
 	(void) sk_bgnbd_p_alive(&m, 3, 5.0, 10.0, &v);
-	(void) sk_bgnbd_expected(&m, 1.0, 3, 5.0, 10.0, &v);
-	(void) sk_bgnbd_expected_new(&m, 1.0, &v);
+	(void) sk_bgnbd_expected(&m, 1.0, 3, 5.0, 10.0, NULL, &v);
+	(void) sk_bgnbd_expected_new(&m, 1.0, NULL, &v);
 }
 
 static void

@@ -463,30 +463,30 @@ test_cross_checked(void)
 	sk_bgnbd_model m3 = bg_model(0.5, 6.0, 1.0, 2.5);	/* a = 1 exactly */
 	double		v;
 
-	CHECK_EQ_INT(sk_hyp2f1(0.243, 2.426, 2.219, 0.5, &v), SK_OK);
+	CHECK_EQ_INT(sk_hyp2f1(0.243, 2.426, 2.219, 0.5, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 1.2070970070440423, 1e-13);
-	CHECK_EQ_INT(sk_hyp2f1(30.0, 12.0, 5.5, 0.9, &v), SK_OK);
+	CHECK_EQ_INT(sk_hyp2f1(30.0, 12.0, 5.5, 0.9, NULL, &v), SK_OK);
 	CHECK_NEAR(v / 1.8180888111535358e+40, 1.0, 1e-12);
 
-	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 39.0, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 39.0, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 1.1967231933208, 1e-12);
-	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 78.0, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 78.0, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 1.8605190579427, 1e-12);
 
 	CHECK_EQ_INT(sk_bgnbd_p_alive(&m, 2, 30.43, 38.86, &v), SK_OK);
 	CHECK_NEAR(v, 0.726578570080673, 1e-14);
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 2, 30.43, 38.86, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 2, 30.43, 38.86, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 1.2260281747671, 1e-12);
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 0, 0, 38.86, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 0, 0, 38.86, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 0.195098052011260, 1e-13);
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 10.0, 10, 38.0, 39.0, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 10.0, 10, 38.0, 39.0, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 2.0174279550752, 1e-12);
 
 	/* a + b < 1: the c <= 0 route (quad only; the series form is invalid) */
-	CHECK_EQ_INT(sk_bgnbd_expected_new(&m2, 20.0, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&m2, 20.0, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 1.449601071476849, 1e-12);
 	/* a = 1: the 0/0 point of eq. 10, by interpolation (quad) */
-	CHECK_EQ_INT(sk_bgnbd_expected(&m3, 26.0, 3, 20.0, 30.0, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m3, 26.0, 3, 20.0, 30.0, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 1.2130406354974947, 1e-9);
 }
 
@@ -513,12 +513,12 @@ test_prediction_properties(void)
 		prev = v;
 	}
 	/* E[Y(t)] grows with t, slower than linearly; t = 0 gives 0 */
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 0, 2, 30.43, 38.86, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 0, 2, 30.43, 38.86, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 0, 0);
 	prev = 0;
 	for (i = 1; i <= 20; i++)
 	{
-		CHECK_EQ_INT(sk_bgnbd_expected(&m, 13.0 * i, 2, 30.43, 38.86, &v),
+		CHECK_EQ_INT(sk_bgnbd_expected(&m, 13.0 * i, 2, 30.43, 38.86, NULL, &v),
 					 SK_OK);
 		CHECK(v > prev);
 		prev = v;
@@ -529,14 +529,14 @@ test_prediction_properties(void)
 					m2 = bg_model(0.5, 6.0, 1.0 + 2e-5, 2.5),
 					m0 = bg_model(0.5, 6.0, 1.0 + 3e-6, 2.5);
 
-		CHECK_EQ_INT(sk_bgnbd_expected(&m1, 26.0, 3, 20, 30, &lo), SK_OK);
-		CHECK_EQ_INT(sk_bgnbd_expected(&m2, 26.0, 3, 20, 30, &hi), SK_OK);
-		CHECK_EQ_INT(sk_bgnbd_expected(&m0, 26.0, 3, 20, 30, &v), SK_OK);
+		CHECK_EQ_INT(sk_bgnbd_expected(&m1, 26.0, 3, 20, 30, NULL, &lo), SK_OK);
+		CHECK_EQ_INT(sk_bgnbd_expected(&m2, 26.0, 3, 20, 30, NULL, &hi), SK_OK);
+		CHECK_EQ_INT(sk_bgnbd_expected(&m0, 26.0, 3, 20, 30, NULL, &v), SK_OK);
 		CHECK(fabs(hi - lo) < 1e-4);
 		CHECK(v > fmin(lo, hi) - 1e-9 && v < fmax(lo, hi) + 1e-9);
 	}
 	/* huge horizon and large x: the series must still converge */
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 5000.0, 200, 38.0, 39.0, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 5000.0, 200, 38.0, 39.0, NULL, &v), SK_OK);
 	CHECK(isfinite(v) && v > 0);
 
 	/* Gamma-Gamma: x = 0 gives the population mean p gamma / (q - 1) */
@@ -559,42 +559,205 @@ static void
 test_clv(void)
 {
 	sk_bgnbd_model m = bg_model(0.243, 4.414, 0.793, 2.426);
+	const uint64_t all = SK_BTYD_CLV_MAX_TERMS;
 	double		v,
 				e,
 				e1,
 				e2;
 
 	/* no discount: CLV = E[Y(horizon)] * spend, whatever the step */
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 39.0, 4.0, 0.0, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 39.0, 4.0, 0.0, all, NULL, &v),
 				 SK_OK);
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 2, 30.43, 38.86, &e), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 2, 30.43, 38.86, NULL, &e), SK_OK);
 	CHECK_NEAR(v, 20.0 * e, 1e-10);
 	/* two steps by hand, the second truncated: horizon 1.5 steps */
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 6.0, 4.0, 0.1, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 6.0, 4.0, 0.1, all, NULL, &v),
 				 SK_OK);
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 4.0, 2, 30.43, 38.86, &e1), SK_OK);
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 6.0, 2, 30.43, 38.86, &e2), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 4.0, 2, 30.43, 38.86, NULL, &e1), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 6.0, 2, 30.43, 38.86, NULL, &e2), SK_OK);
 	CHECK_NEAR(v, 20.0 * (e1 / 1.1 + (e2 - e1) / pow(1.1, 1.5)), 1e-12);
 	/* discounting lowers the value, by at most the last step's factor */
-	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 2, 30.43, 38.86, &e), SK_OK);
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 39.0, 4.0, 0.05,
-							  &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 39.0, 2, 30.43, 38.86, NULL, &e), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 39.0, 4.0, 0.05, all, NULL, &v), SK_OK);
 	CHECK(v < 20.0 * e && v > 20.0 * e / pow(1.05, 39.0 / 4.0));
 	/* horizon 0 is worth nothing */
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 0.0, 4.0, 0.05, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20.0, 0.0, 4.0, 0.05, all, NULL, &v),
 				 SK_OK);
 	CHECK_NEAR(v, 0, 0);
 	/* bad arguments */
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, -1, 4, 0.05, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, -1, 4, 0.05, all, NULL, &v),
 				 SK_EINVAL);
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, 10, 4, -1.0, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, 10, 4, -1.0, all, NULL, &v),
 				 SK_EINVAL);
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, 10, 0, 0.05, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, 10, 0, 0.05, all, NULL, &v),
 				 SK_EINVAL);
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, NAN, 10, 1, 0.05, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, NAN, 10, 1, 0.05, all, NULL, &v),
 				 SK_EINVAL);
-	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, 1e9, 1, 0.05, &v),
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, 1e9, 1, 0.05, all, NULL, &v),
 				 SK_ELIMIT);
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 2, 30.43, 38.86, 20, 10, 1, 0.05, 0, NULL, &v),
+				 SK_EINVAL);
+	/* T = 0 needs x = t_x = 0: that is a customer just acquired */
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 1, 0, 0, 20, 10, 1, 0.05, all, NULL, &v),
+				 SK_EINVAL);
+}
+
+/*
+ * A customer just acquired (x = t_x = T = 0): the same steps and
+ * discounting over E[X(t)].
+ */
+static void
+test_clv_new_customer(void)
+{
+	sk_bgnbd_model m = bg_model(0.243, 4.414, 0.793, 2.426);
+	double		v,
+				e1,
+				e2,
+				e3;
+
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 0, 0, 0, 20.0, 10.0, 4.0, 0.1,
+							  SK_BTYD_CLV_MAX_TERMS, NULL, &v), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 4.0, NULL, &e1), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 8.0, NULL, &e2), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 10.0, NULL, &e3), SK_OK);
+	CHECK_NEAR(v, 20.0 * (e1 / 1.1 + (e2 - e1) / pow(1.1, 2.0) +
+						  (e3 - e2) / pow(1.1, 2.5)), 1e-12);
+}
+
+/* ------------------------------------------- series work and the tick */
+
+typedef struct tick_count
+{
+	long		calls;
+	long		stop_at;		/* ask to stop on this call; 0: never */
+} tick_count;
+
+static int
+count_tick(void *arg)
+{
+	tick_count *c = (tick_count *) arg;
+
+	c->calls++;
+	return c->stop_at != 0 && c->calls >= c->stop_at;
+}
+
+/*
+ * The slow case of issue 20: alpha + T tiny against the horizon, so the
+ * series run close to z = 1 and need up to millions of terms per step.
+ */
+static sk_bgnbd_model
+slow_model(void)
+{
+	return bg_model(1, 0.001, 0.5, 1);
+}
+
+static void
+test_series_tick(void)
+{
+	sk_bgnbd_model m = slow_model();
+	tick_count	c = {0, 0};
+	sk_tick		t = {count_tick, &c};
+	double		v,
+				plain;
+
+	/* a long series calls the tick as it goes, and the value is the same */
+	CHECK_EQ_INT(sk_hyp2f1(2, 2, 1.5, 0.9999, NULL, &plain), SK_OK);
+	CHECK_EQ_INT(sk_hyp2f1(2, 2, 1.5, 0.9999, &t, &v), SK_OK);
+	CHECK(c.calls >= 100);
+	CHECK_NEAR(v, plain, 0);
+	/* a short one needs no tick at all */
+	c.calls = 0;
+	CHECK_EQ_INT(sk_hyp2f1(2, 2, 1.5, 0.5, &t, &v), SK_OK);
+	CHECK_EQ_INT(c.calls, 0);
+	/* up to the term limit, the tick keeps being called */
+	c.calls = 0;
+	CHECK_EQ_INT(sk_hyp2f1(1e6, 1e6, 1, 1 - 1e-9, &t, &v), SK_ENOCONV);
+	CHECK_EQ_INT(c.calls, SK_BTYD_HYP2F1_MAX_TERMS / 4096);
+
+	/* a stop request ends the series at once, with SK_ECANCEL */
+	c.calls = 0;
+	c.stop_at = 3;
+	CHECK_EQ_INT(sk_hyp2f1(2, 2, 1.5, 0.99999, &t, &v), SK_ECANCEL);
+	CHECK_EQ_INT(c.calls, 3);
+	c.calls = 0;
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 200, 1, 0.0005, 0.001, &t, &v), SK_ECANCEL);
+	CHECK_EQ_INT(c.calls, 3);
+	c.calls = 0;
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&m, 200, &t, &v), SK_ECANCEL);
+	CHECK_EQ_INT(c.calls, 3);
+	/* near a = 1 (interpolated) too */
+	m.a = 1.0 + 1e-7;
+	c.calls = 0;
+	CHECK_EQ_INT(sk_bgnbd_expected(&m, 200, 1, 0.0005, 0.001, &t, &v), SK_ECANCEL);
+	CHECK_EQ_INT(c.calls, 3);
+}
+
+static void
+test_clv_work(void)
+{
+	sk_bgnbd_model m = slow_model();
+	sk_bgnbd_model cd = bg_model(0.243, 4.414, 0.793, 2.426);
+	tick_count	c = {0, 0};
+	sk_tick		t = {count_tick, &c};
+	double		v,
+				full;
+
+	/*
+	 * The issue's repro (horizon 200 in steps of 0.01 against alpha + T =
+	 * 0.002: 20,000 steps of up to millions of terms) stops at the tenth
+	 * tick, with nothing else done after the stop request.
+	 */
+	c.stop_at = 10;
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 1, 0.0005, 0.001, 1, 200, 0.01, 0,
+							  SK_BTYD_CLV_MAX_TERMS, &t, &v), SK_ECANCEL);
+	CHECK_EQ_INT(c.calls, 10);
+	/* a customer just acquired, the same */
+	c.calls = 0;
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 0, 0, 0, 1, 200, 0.01, 0,
+							  SK_BTYD_CLV_MAX_TERMS, &t, &v), SK_ECANCEL);
+	CHECK_EQ_INT(c.calls, 10);
+	/* many short steps: the step loop ticks too */
+	c.calls = 0;
+	c.stop_at = 2;
+	CHECK_EQ_INT(sk_bgnbd_clv(&cd, 2, 30.43, 38.86, 20, 1000, 0.01, 0,
+							  SK_BTYD_CLV_MAX_TERMS, &t, &v), SK_ECANCEL);
+	CHECK_EQ_INT(c.calls, 2);
+
+	/* the term budget: the repro stops with SK_ELIMIT, counted not timed */
+	c.calls = 0;
+	c.stop_at = 0;
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 1, 0.0005, 0.001, 1, 200, 0.01, 0,
+							  2000000, &t, &v), SK_ELIMIT);
+	CHECK(c.calls >= 1 && c.calls <= 2000000 / 4096 + 20000 / 256);
+	CHECK_EQ_INT(sk_bgnbd_clv(&m, 0, 0, 0, 1, 200, 0.01, 0, 2000000, NULL, &v),
+				 SK_ELIMIT);
+	/* the same budget is ample for an ordinary CLV, whose value it keeps */
+	CHECK_EQ_INT(sk_bgnbd_clv(&cd, 2, 30.43, 38.86, 20, 52, 1, 0.01,
+							  SK_BTYD_CLV_MAX_TERMS, NULL, &full), SK_OK);
+	CHECK_EQ_INT(sk_bgnbd_clv(&cd, 2, 30.43, 38.86, 20, 52, 1, 0.01,
+							  2000000, &t, &v), SK_OK);
+	CHECK_NEAR(v, full, 0);
+	/* a budget of exactly the terms needed passes, one less does not */
+	{
+		uint64_t	lo = 1,
+					hi = 2000000;
+
+		while (lo < hi)
+		{
+			uint64_t	mid = lo + (hi - lo) / 2;
+
+			if (sk_bgnbd_clv(&cd, 2, 30.43, 38.86, 20, 52, 1, 0.01, mid, NULL, &v) == SK_OK)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		CHECK_EQ_INT(sk_bgnbd_clv(&cd, 2, 30.43, 38.86, 20, 52, 1, 0.01, lo, NULL, &v),
+					 SK_OK);
+		CHECK_NEAR(v, full, 0);
+		CHECK_EQ_INT(sk_bgnbd_clv(&cd, 2, 30.43, 38.86, 20, 52, 1, 0.01, lo - 1, NULL, &v),
+					 SK_ELIMIT);
+		CHECK(lo >= 52 && lo < 100000);
+	}
 }
 
 /* ------------------------------------------------------ bad input */
@@ -684,19 +847,19 @@ test_bad_input(void)
 
 	/* predictions: bad arguments and bad models are SK_EINVAL */
 	CHECK_EQ_INT(sk_bgnbd_p_alive(&good, 0, 1, 5, &v), SK_EINVAL);
-	CHECK_EQ_INT(sk_bgnbd_expected(&good, -1, 0, 0, 5, &v), SK_EINVAL);
-	CHECK_EQ_INT(sk_bgnbd_expected(&good, NAN, 0, 0, 5, &v), SK_EINVAL);
-	CHECK_EQ_INT(sk_bgnbd_expected_new(&good, INFINITY, &v), SK_EINVAL);
+	CHECK_EQ_INT(sk_bgnbd_expected(&good, -1, 0, 0, 5, NULL, &v), SK_EINVAL);
+	CHECK_EQ_INT(sk_bgnbd_expected(&good, NAN, 0, 0, 5, NULL, &v), SK_EINVAL);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&good, INFINITY, NULL, &v), SK_EINVAL);
 	good.b = 0;
-	CHECK_EQ_INT(sk_bgnbd_expected_new(&good, 1, &v), SK_EINVAL);
+	CHECK_EQ_INT(sk_bgnbd_expected_new(&good, 1, NULL, &v), SK_EINVAL);
 	good.b = NAN;
 	CHECK_EQ_INT(sk_bgnbd_p_alive(&good, 0, 0, 5, &v), SK_EINVAL);
-	CHECK_EQ_INT(sk_hyp2f1(1, 1, 1, 1.0, &v), SK_EINVAL);
-	CHECK_EQ_INT(sk_hyp2f1(1, 1, 0, 0.5, &v), SK_EINVAL);
-	CHECK_EQ_INT(sk_hyp2f1(1, 1, 1, 0.0, &v), SK_OK);
+	CHECK_EQ_INT(sk_hyp2f1(1, 1, 1, 1.0, NULL, &v), SK_EINVAL);
+	CHECK_EQ_INT(sk_hyp2f1(1, 1, 0, 0.5, NULL, &v), SK_EINVAL);
+	CHECK_EQ_INT(sk_hyp2f1(1, 1, 1, 0.0, NULL, &v), SK_OK);
 	CHECK_NEAR(v, 1, 0);
 	/* series too long for the term limit */
-	CHECK_EQ_INT(sk_hyp2f1(1e6, 1e6, 1, 1 - 1e-9, &v), SK_ENOCONV);
+	CHECK_EQ_INT(sk_hyp2f1(1e6, 1e6, 1, 1 - 1e-9, NULL, &v), SK_ENOCONV);
 }
 
 /* ------------------------------------------ non-convergence, cancel */
@@ -920,6 +1083,9 @@ main(void)
 	RUN(test_cross_checked);
 	RUN(test_prediction_properties);
 	RUN(test_clv);
+	RUN(test_clv_new_customer);
+	RUN(test_series_tick);
+	RUN(test_clv_work);
 	RUN(test_bad_input);
 	RUN(test_noconv_and_cancel);
 	RUN(test_simulated_recovery);

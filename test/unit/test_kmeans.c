@@ -1216,6 +1216,23 @@ test_text_rejects(void)
 	REJECT("scale=1,0.25", "scale=1,-0.25");
 	REJECT("transform=zscore", "transform=none");
 	REJECT("0.5,-1 ", "0.5,1e151 ");
+	/* n (and so a size) past INT64_MAX: a size SQL would show negative */
+	{
+		const char *fits = "kmeans v1 k=2 dim=2 transform=zscore n=9223372036854775807 "
+			"iterations=2 converged=1 inertia=1.5 shift=2,-0.5 scale=1,0.25 "
+			"cluster=9223372036854775806,1,0.5,-1 cluster=1,0.5,0.10000000000000001,2";
+		const char *over = "kmeans v1 k=2 dim=2 transform=zscore n=9223372036854775808 "
+			"iterations=2 converged=1 inertia=1.5 shift=2,-0.5 scale=1,0.25 "
+			"cluster=9223372036854775807,1,0.5,-1 cluster=1,0.5,0.10000000000000001,2";
+
+		CHECK_EQ_INT(decode(fits, strlen(fits), &om), SK_OK);
+		if (om.buf != NULL)
+		{
+			CHECK(om.m.n == (uint64_t) INT64_MAX);
+			model_free(&om);
+		}
+		CHECK_EQ_INT(decode(over, strlen(over), &om), SK_EDATA);
+	}
 	/* peek alone */
 	CHECK_EQ_INT(sk_km_model_peek("kmeans v1 k=3", 13, &(int){0}, &(int){0}), SK_EDATA);
 	CHECK_EQ_INT(sk_km_model_peek("", 0, &(int){0}, &(int){0}), SK_EDATA);
