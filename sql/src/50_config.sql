@@ -26,7 +26,12 @@ CREATE TABLE segkpi.settings (
     clv_discount_rate numeric NOT NULL DEFAULT 0.10 CHECK (clv_discount_rate > -1),
     min_segment_size  integer NOT NULL DEFAULT 10 CHECK (min_segment_size >= 0),
     launch_date       date,
-    predict_clv       boolean NOT NULL DEFAULT false
+    predict_clv       boolean NOT NULL DEFAULT false,
+    segmentation_cost_once numeric NOT NULL DEFAULT 0 CHECK (segmentation_cost_once >= 0),
+    segmentation_cost_per_period numeric NOT NULL DEFAULT 0 CHECK (segmentation_cost_per_period >= 0),
+    comparison_attribute name,
+    holdout_share     numeric CHECK (holdout_share > 0 AND holdout_share < 1),
+    CONSTRAINT settings_comparison_check CHECK (comparison_attribute IS NULL OR holdout_share IS NULL)
 );
 INSERT INTO segkpi.settings DEFAULT VALUES;
 COMMENT ON TABLE segkpi.settings IS 'pipeline settings (one row; an INSERT replaces it)';
@@ -42,7 +47,10 @@ BEGIN
         UPDATE segkpi.settings
            SET period_grain = NEW.period_grain, clv_horizon_days = NEW.clv_horizon_days,
                clv_discount_rate = NEW.clv_discount_rate, min_segment_size = NEW.min_segment_size,
-               launch_date = NEW.launch_date, predict_clv = NEW.predict_clv
+               launch_date = NEW.launch_date, predict_clv = NEW.predict_clv,
+               segmentation_cost_once = NEW.segmentation_cost_once,
+               segmentation_cost_per_period = NEW.segmentation_cost_per_period,
+               comparison_attribute = NEW.comparison_attribute, holdout_share = NEW.holdout_share
          WHERE id = NEW.id;
         RETURN NULL;
     END IF;
@@ -58,6 +66,12 @@ COMMENT ON COLUMN segkpi.settings.clv_horizon_days IS 'horizon of predicted CLTV
 COMMENT ON COLUMN segkpi.settings.clv_discount_rate IS 'yearly discount rate of predicted CLTV';
 COMMENT ON COLUMN segkpi.settings.min_segment_size IS 'dashboard views hide segments with fewer customers than this';
 COMMENT ON COLUMN segkpi.settings.launch_date IS 'start of segment-based marketing, for segkpi.before_after';
+COMMENT ON COLUMN segkpi.settings.segmentation_cost_once IS 'one-off cost of segmenting (tools, analysis, set-up), for the ROI of segmentation in segkpi.before_after';
+COMMENT ON COLUMN segkpi.settings.segmentation_cost_per_period IS 'running cost of segmenting per period from launch_date on, for the ROI of segmentation in segkpi.before_after';
+COMMENT ON COLUMN segkpi.settings.comparison_attribute IS
+    'a boolean bound customer attribute, true for customers not targeted: the comparison group of segkpi.before_after';
+COMMENT ON COLUMN segkpi.settings.holdout_share IS
+    'instead of comparison_attribute: the share (0..1, exclusive) of customers held out by a hash of their key (segkpi.in_holdout), the comparison group of segkpi.before_after';
 COMMENT ON COLUMN segkpi.settings.predict_clv IS 'fit BG/NBD + Gamma-Gamma at each refresh for predicted CLTV and P(alive) (one more pass over the orders)';
 
 -- Segmentations to compute at each refresh.
@@ -105,7 +119,8 @@ CREATE TABLE segkpi.snapshots (
     period_grain text NOT NULL,
     customers   bigint NOT NULL,
     stages      jsonb NOT NULL DEFAULT '{}',
-    segmentations text[] NOT NULL DEFAULT '{}'
+    segmentations text[] NOT NULL DEFAULT '{}',
+    comparison  text
 );
 COMMENT ON TABLE segkpi.snapshots IS 'one row per refresh';
 COMMENT ON COLUMN segkpi.snapshots.snapshot_id IS 'snapshot number, increasing';
@@ -117,6 +132,8 @@ COMMENT ON COLUMN segkpi.snapshots.customers IS 'customers with at least one ord
 COMMENT ON COLUMN segkpi.snapshots.stages IS 'seconds spent per refresh stage';
 COMMENT ON COLUMN segkpi.snapshots.segmentations IS
     'the segmentations of the snapshot, in the order of customer_features.segments';
+COMMENT ON COLUMN segkpi.snapshots.comparison IS
+    'the comparison group of the snapshot''s KPIs (segment_kpis.comparison_*): attribute "<name>" or holdout <share>; NULL: none';
 
 CREATE TABLE segkpi.segment_kpis (
     snapshot_id        bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
@@ -150,6 +167,11 @@ CREATE TABLE segkpi.segment_kpis (
     retained           bigint NOT NULL,
     cltv_predicted     numeric,
     p_alive            numeric,
+    comparison_customers bigint,
+    comparison_active  bigint,
+    comparison_orders  bigint,
+    comparison_revenue numeric,
+    comparison_cost    numeric,
     PRIMARY KEY (snapshot_id, segmentation, segment, period_start)
 );
 COMMENT ON TABLE segkpi.segment_kpis IS 'KPIs per snapshot, segmentation, segment and period; segment "(all)" is the total over all customers';
@@ -184,6 +206,11 @@ COMMENT ON COLUMN segkpi.segment_kpis.previously_active IS 'members active in th
 COMMENT ON COLUMN segkpi.segment_kpis.retained IS 'of those, the members active again in this period';
 COMMENT ON COLUMN segkpi.segment_kpis.cltv_predicted IS 'mean predicted CLV of the members (BG/NBD x Gamma-Gamma, discounted) over settings.clv_horizon_days; last period only, when settings.predict_clv';
 COMMENT ON COLUMN segkpi.segment_kpis.p_alive IS 'mean P(alive) of the members at as_of; last period only, when settings.predict_clv';
+COMMENT ON COLUMN segkpi.segment_kpis.comparison_customers IS 'of customers, those in the comparison group (not targeted); NULL when the snapshot has none';
+COMMENT ON COLUMN segkpi.segment_kpis.comparison_active IS 'of active_customers, those in the comparison group';
+COMMENT ON COLUMN segkpi.segment_kpis.comparison_orders IS 'of orders, those of the comparison group';
+COMMENT ON COLUMN segkpi.segment_kpis.comparison_revenue IS 'of revenue, that of the comparison group';
+COMMENT ON COLUMN segkpi.segment_kpis.comparison_cost IS 'of cost, that of the comparison group';
 
 -- Snapshot history is data the business keeps: dumped as well.
 SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots', '');

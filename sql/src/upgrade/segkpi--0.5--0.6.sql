@@ -43,6 +43,35 @@ ALTER TABLE segkpi.segment_models
 GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.cluster_names TO @extowner@;
 
 ------------------------------------------------------------------------
+-- The ROI of segmenting: its cost, a comparison group, per-customer figures
+------------------------------------------------------------------------
+
+ALTER TABLE segkpi.settings
+    ADD COLUMN segmentation_cost_once numeric NOT NULL DEFAULT 0 CHECK (segmentation_cost_once >= 0),
+    ADD COLUMN segmentation_cost_per_period numeric NOT NULL DEFAULT 0 CHECK (segmentation_cost_per_period >= 0),
+    ADD COLUMN comparison_attribute name,
+    ADD COLUMN holdout_share numeric CHECK (holdout_share > 0 AND holdout_share < 1),
+    ADD CONSTRAINT settings_comparison_check CHECK (comparison_attribute IS NULL OR holdout_share IS NULL);
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.segmentation_cost_once IS
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.segmentation_cost_per_period IS
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.comparison_attribute IS
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.holdout_share IS
+--@ replace function segkpi.settings_replace
+ALTER TABLE segkpi.snapshots ADD COLUMN comparison text;
+--@ statement ^COMMENT ON COLUMN segkpi\.snapshots\.comparison IS
+ALTER TABLE segkpi.segment_kpis
+    ADD COLUMN comparison_customers bigint,
+    ADD COLUMN comparison_active bigint,
+    ADD COLUMN comparison_orders bigint,
+    ADD COLUMN comparison_revenue numeric,
+    ADD COLUMN comparison_cost numeric;
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_customers IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_active IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_orders IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_revenue IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_cost IS
+
+------------------------------------------------------------------------
 -- Customer-level table: written only by its owner, adopted by it
 ------------------------------------------------------------------------
 
@@ -111,7 +140,7 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 -- compute_kpis learns the segments each method defines
 DROP FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean);
 --@ create function segkpi.compute_kpis
---@ replace view segkpi.before_after
+--@ create function segkpi.kpi_segmentation_roi
 
 -- the new internal functions, as the older ones: not an interface
 REVOKE EXECUTE ON FUNCTION
@@ -168,6 +197,7 @@ GRANT EXECUTE ON FUNCTION
 --@ replace view segkpi.kpi_trends
 --@ replace view segkpi.kpi_latest
 --@ create view segkpi.kpi_history
+--@ replace view segkpi.before_after
 COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
 COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';
 COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the latest snapshot (greatest as_of) in its last complete period; small cells hidden';
@@ -298,3 +328,10 @@ GRANT EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segk
 --@ statement ^COMMENT ON COLUMN segkpi\.kpi_trends\.segment_name IS
 --@ statement ^COMMENT ON COLUMN segkpi\.kpi_latest\.segment_name IS
 --@ statement ^COMMENT ON COLUMN segkpi\.kpi_history\.segment_name IS
+
+-- the comparison group of before_after
+--@ create function segkpi.holdout_bucket
+--@ create function segkpi.in_holdout
+--@ create function segkpi.comparison_sql
+REVOKE EXECUTE ON FUNCTION segkpi.comparison_sql(segkpi.settings, segkpi.refresh_run, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.comparison_sql(segkpi.settings, segkpi.refresh_run, text[]) TO @extowner@;
