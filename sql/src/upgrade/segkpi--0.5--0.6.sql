@@ -321,6 +321,7 @@ GRANT EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) TO 
 -- Stable k-means clusters: matched to the previous model, named
 ------------------------------------------------------------------------
 
+--@ create function segkpi.kmeans_pick_k
 --@ create function segkpi.kmeans_keep
 REVOKE EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) TO @extowner@;
