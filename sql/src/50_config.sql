@@ -5,14 +5,15 @@
 -- Bound warehouse tables: one row per source, columns by role.
 CREATE TABLE segkpi.bindings (
     source     text PRIMARY KEY
-               CHECK (source IN ('orders', 'customers', 'marketing_spend', 'leads', 'feedback')),
+               CONSTRAINT bindings_source_check
+               CHECK (source IN ('orders', 'customers', 'marketing_spend', 'leads', 'feedback', 'engagement')),
     relation   regclass NOT NULL,
     columns    jsonb NOT NULL,
     attributes name[] NOT NULL DEFAULT '{}',
     bound_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE segkpi.bindings IS 'warehouse tables bound to segkpi, one per source; written by the segkpi.bind_* functions';
-COMMENT ON COLUMN segkpi.bindings.source IS 'orders, customers, marketing_spend, leads or feedback';
+COMMENT ON COLUMN segkpi.bindings.source IS 'orders, customers, marketing_spend, leads, feedback or engagement';
 COMMENT ON COLUMN segkpi.bindings.relation IS 'the bound table or view';
 COMMENT ON COLUMN segkpi.bindings.columns IS 'role -> column name, e.g. {"customer": "customer_id", "amount": "total"}';
 COMMENT ON COLUMN segkpi.bindings.attributes IS 'attribute columns (customers, leads) usable by rule segmentations';
@@ -172,6 +173,10 @@ CREATE TABLE segkpi.segment_kpis (
     comparison_orders  bigint,
     comparison_revenue numeric,
     comparison_cost    numeric,
+    engaged_customers  bigint,
+    engagement_events  bigint,
+    engagement_rate    numeric,
+    events_per_engaged numeric,
     PRIMARY KEY (snapshot_id, segmentation, segment, period_start)
 );
 COMMENT ON TABLE segkpi.segment_kpis IS 'KPIs per snapshot, segmentation, segment and period; segment "(all)" is the total over all customers';
@@ -211,8 +216,35 @@ COMMENT ON COLUMN segkpi.segment_kpis.comparison_active IS 'of active_customers,
 COMMENT ON COLUMN segkpi.segment_kpis.comparison_orders IS 'of orders, those of the comparison group';
 COMMENT ON COLUMN segkpi.segment_kpis.comparison_revenue IS 'of revenue, that of the comparison group';
 COMMENT ON COLUMN segkpi.segment_kpis.comparison_cost IS 'of cost, that of the comparison group';
+COMMENT ON COLUMN segkpi.segment_kpis.engaged_customers IS 'members with at least one engagement event in the period; NULL when engagement is not bound';
+COMMENT ON COLUMN segkpi.segment_kpis.engagement_events IS 'engagement events of the members in the period';
+COMMENT ON COLUMN segkpi.segment_kpis.engagement_rate IS 'engaged_customers / customers';
+COMMENT ON COLUMN segkpi.segment_kpis.events_per_engaged IS 'engagement_events / engaged_customers';
 
 -- Snapshot history is data the business keeps: dumped as well.
+-- Engagement per kind (visit, e-mail open, click, ...), per snapshot,
+-- segmentation, segment and period; the totals over kinds are in segment_kpis.
+CREATE TABLE segkpi.segment_engagement (
+    snapshot_id       bigint NOT NULL REFERENCES segkpi.snapshots ON DELETE CASCADE,
+    segmentation      text NOT NULL,
+    segment           text NOT NULL,
+    period_start      date NOT NULL,
+    kind              text NOT NULL,
+    engaged_customers bigint NOT NULL,
+    events            bigint NOT NULL,
+    PRIMARY KEY (snapshot_id, segmentation, segment, period_start, kind)
+);
+COMMENT ON TABLE segkpi.segment_engagement IS 'engagement per snapshot, segmentation, segment, period and kind of event (segment "(all)": every customer)';
+COMMENT ON COLUMN segkpi.segment_engagement.snapshot_id IS 'the snapshot';
+COMMENT ON COLUMN segkpi.segment_engagement.segmentation IS 'the segmentation';
+COMMENT ON COLUMN segkpi.segment_engagement.segment IS 'segment name, or "(all)"';
+COMMENT ON COLUMN segkpi.segment_engagement.period_start IS 'first day of the period';
+COMMENT ON COLUMN segkpi.segment_engagement.kind IS 'the kind of event, as bound (visit, open, click, response ...)';
+COMMENT ON COLUMN segkpi.segment_engagement.engaged_customers IS 'members with at least one event of this kind in the period';
+COMMENT ON COLUMN segkpi.segment_engagement.events IS 'events of this kind of the members in the period';
+SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_engagement', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_engagement TO @extowner@;
+
 SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots', '');
 SELECT pg_catalog.pg_extension_config_dump('segkpi.segment_kpis', '');
 SELECT pg_catalog.pg_extension_config_dump('segkpi.snapshots_snapshot_id_seq', '');

@@ -10,9 +10,10 @@
 --   - once customers are bound, each attribute is a bound attribute
 --     (42703), and a range is only allowed on a number or a time (42804):
 --     a range on text would compare as text ('1000' < '50');
---   - a name of purchase behaviour (segkpi.rule_behaviour: frequency,
---     monetary, recency_days, tenure_days, aov, r, f, m) that no bound
---     attribute has takes numbers only, in a list or as bounds (22023).
+--   - a name of behaviour (segkpi.rule_behaviour: frequency, monetary,
+--     recency_days, tenure_days, aov, r, f, m, engagement_events,
+--     engagement_recency_days, engagement_value) that no bound attribute
+--     has takes numbers only, in a list or as bounds (22023).
 -- Refresh checks the rules against the bindings again, since a binding can
 -- change after the rules were written.
 CREATE FUNCTION segkpi.check_rule(segmentation text, rule_order integer, conditions jsonb)
@@ -64,7 +65,7 @@ BEGIN
             IF EXISTS (SELECT FROM jsonb_array_elements(CASE WHEN jsonb_typeof(cond) = 'array' THEN cond
                                                              ELSE jsonb_build_array(cond -> 'min', cond -> 'max') END) v
                         WHERE jsonb_typeof(v) NOT IN ('number', 'null')) THEN
-                RAISE EXCEPTION '%: "%" is purchase behaviour, a number: its values and bounds must be numbers', what, attr
+                RAISE EXCEPTION '%: "%" is behaviour, a number: its values and bounds must be numbers', what, attr
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             CONTINUE;
@@ -73,7 +74,7 @@ BEGIN
         IF NOT attr::name = ANY (bc.attributes) THEN
             RAISE EXCEPTION '%: "%" is not a bound customer attribute', what, attr
                 USING ERRCODE = 'undefined_column',
-                      HINT = format('Bound attributes: %s; purchase behaviour: frequency, monetary, recency_days, tenure_days, aov, r, f, m.',
+                      HINT = format('Bound attributes: %s; behaviour: frequency, monetary, recency_days, tenure_days, aov, r, f, m, engagement_events, engagement_recency_days, engagement_value.',
                                     coalesce(nullif(array_to_string(bc.attributes, ', '), ''), 'none'));
         END IF;
         IF jsonb_typeof(cond) = 'object' THEN

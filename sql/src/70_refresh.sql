@@ -59,6 +59,7 @@ CREATE TYPE segkpi.refresh_run AS (
     bound_spend     segkpi.bindings,
     bound_leads     segkpi.bindings,
     bound_feedback  segkpi.bindings,
+    bound_engagement segkpi.bindings,
     customers       bigint,
     snapshot_id     bigint,
     comparison      text
@@ -73,6 +74,7 @@ COMMENT ON COLUMN segkpi.refresh_run.bound_customers IS 'the checked binding of 
 COMMENT ON COLUMN segkpi.refresh_run.bound_spend IS 'the checked binding of marketing spend, NULL when unbound';
 COMMENT ON COLUMN segkpi.refresh_run.bound_leads IS 'the checked binding of leads, NULL when unbound';
 COMMENT ON COLUMN segkpi.refresh_run.bound_feedback IS 'the checked binding of feedback, NULL when unbound';
+COMMENT ON COLUMN segkpi.refresh_run.bound_engagement IS 'the checked binding of engagement events, NULL when unbound';
 COMMENT ON COLUMN segkpi.refresh_run.customers IS 'customers found by the orders stage (NULL before it)';
 COMMENT ON COLUMN segkpi.refresh_run.snapshot_id IS 'the snapshot, once the customers stage has written it (NULL before)';
 COMMENT ON COLUMN segkpi.refresh_run.comparison IS 'the comparison group (snapshots.comparison), NULL when none';
@@ -91,11 +93,12 @@ CREATE FUNCTION segkpi.work_tables()
 AS $$
     VALUES ('segkpi_btyd', 'predict_clv', 'BG/NBD summary of every customer'),
            ('segkpi_pred', 'predict_clv', 'P(alive) and predicted CLV of every customer'),
-           ('segkpi_cust', 'orders', 'every customer: activity, its summary, acquisition, what the methods read (in_<i>), the comparison flag (held_out)'),
+           ('segkpi_cust', 'orders', 'every customer: activity, its summary, acquisition, engagement to date (eng_*), what the methods read (in_<i>), the comparison flag (held_out)'),
            ('segkpi_fits', 'models', 'one row: the 5-bin RFM cut points (cuts) and each method''s fit (fit_<i>)'),
            ('segkpi_feat', 'segments', 'every customer: features, scores, segments (written to customer_features)'),
            ('segkpi_spend', 'sources', 'marketing spend by period, channel and target segment'),
            ('segkpi_fbs', 'sources', 'CSAT per segmentation, segment and period'),
+           ('segkpi_engs', 'sources', 'engaged customers and events per segmentation, segment, period and kind (NULL: all kinds)'),
            ('segkpi_preds', 'sources', 'mean predicted CLV and P(alive) per segmentation and segment'),
            ('segkpi_lead_groups', 'sources', 'leads counted per period and distinct attribute values'),
            ('segkpi_leads', 'sources', 'leads and conversions per segmentation, segment and period'),
@@ -343,6 +346,7 @@ BEGIN
     run.bound_spend := segkpi.checked_binding('marketing_spend');
     run.bound_leads := segkpi.checked_binding('leads');
     run.bound_feedback := segkpi.checked_binding('feedback');
+    run.bound_engagement := segkpi.checked_binding('engagement');
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -12,9 +12,10 @@
 -- also names leads, and conversion rates are defined for it; leads have
 -- no purchase behaviour, so a rule naming it matches no lead.
 
--- Purchase behaviour a rule may name beside the bound attributes: the
--- features the snapshot computes for every customer as of its as_of, so a
--- rule reads nothing after as_of.  The SQL expression of each over a row x
+-- Behaviour a rule may name beside the bound attributes: the features the
+-- snapshot computes for every customer as of its as_of (purchases, and
+-- engagement events when bound: their number, the days since the last
+-- and the sum of their values), so a rule reads nothing after as_of.  The SQL expression of each over a row x
 -- of the refresh's customers (segkpi_cust with its 5-bin RFM scores x.s,
 -- as the assign piece sees it); NULL for any other name.  A bound
 -- attribute of the same name takes precedence.
@@ -31,9 +32,12 @@ RETURN CASE feature
     WHEN 'r' THEN '(x.s).r'
     WHEN 'f' THEN '(x.s).f'
     WHEN 'm' THEN '(x.s).m'
+    WHEN 'engagement_events' THEN 'x.eng_events'
+    WHEN 'engagement_recency_days' THEN '(extract(epoch FROM $1 - x.eng_last_at)::float8 / 86400)'
+    WHEN 'engagement_value' THEN 'x.eng_value'
 END;
 COMMENT ON FUNCTION segkpi.rule_behaviour(text) IS
-    'SQL of a purchase-behaviour feature rules may name (frequency, monetary, recency_days, tenure_days, aov, r, f, m) over a refresh customer row x; NULL for other names';
+    'SQL of a behaviour feature rules may name (frequency, monetary, recency_days, tenure_days, aov, r, f, m; engagement_events, engagement_recency_days, engagement_value) over a refresh customer row x; NULL for other names';
 
 -- SQL condition of one rule: sql over the bound attributes of alias, and
 -- behaviour over the purchase behaviour of a customer row x (NULL when
@@ -195,6 +199,14 @@ BEGIN
         -- The rules are read here for the customers and again for the
         -- leads: edits wait until this refresh commits, so both see the
         -- same rules.
+        IF run.bound_engagement IS NULL
+           AND EXISTS (SELECT FROM segkpi.segment_rules r, jsonb_object_keys(r.conditions) k
+                        WHERE r.segmentation = seg.name AND k LIKE 'engagement\_%'
+                          AND NOT k::name = ANY (bc.attributes)) THEN
+            RAISE EXCEPTION 'rule segmentation "%" reads engagement, which is not bound', seg.name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Call segkpi.bind_engagement(table, customer, at, kind) first.';
+        END IF;
         LOCK TABLE segkpi.segment_rules IN SHARE MODE;
         -- the CASE, or the rules' attribute conditions, per customer in the
         -- orders stage, where the bound customers are joined
@@ -224,9 +236,9 @@ BEGIN
                              seg.name, (SELECT string_agg(format('"%s"', a), ', ' ORDER BY a) FROM unnest(reads) a
                                          WHERE NOT a = ANY ((run.bound_leads).attributes));
             END IF;
-            -- nor purchase behaviour
+            -- nor behaviour
             IF cardinality(c.behaviour) > 0 THEN
-                RAISE NOTICE 'rule segmentation "%": leads have no purchase behaviour (%), so the rules on it match no lead',
+                RAISE NOTICE 'rule segmentation "%": leads have no behaviour (%), so the rules on it match no lead',
                              seg.name, (SELECT string_agg(format('"%s"', a), ', ' ORDER BY a) FROM unnest(c.behaviour) a);
             END IF;
             reads := ARRAY(SELECT a FROM unnest(reads) a WHERE a = ANY ((run.bound_leads).attributes));

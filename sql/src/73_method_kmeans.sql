@@ -34,12 +34,16 @@ BEGIN
             WHEN 'tenure_days' THEN 'extract(epoch FROM $1 - a.acquired_at)::float8 / 86400'
             WHEN 'frequency' THEN 't.orders::float8'
             WHEN 'monetary' THEN 't.revenue::float8'
+            -- engagement to date (the orders stage joins it as g when bound)
+            WHEN 'engagement_events' THEN 'coalesce(g.events, 0)::float8'
+            WHEN 'engagement_recency_days' THEN 'extract(epoch FROM $1 - g.last_at)::float8 / 86400'
+            WHEN 'engagement_value' THEN 'coalesce(g.value, 0)::float8'
             ELSE NULL END;
         IF exprs[cardinality(exprs)] IS NULL THEN
             IF bc IS NULL OR NOT f::name = ANY (bc.attributes) THEN
                 RAISE EXCEPTION 'k-means feature "%" is neither built in nor a bound customer attribute', f
                     USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Built-in features: recency_days, tenure_days, frequency, monetary.';
+                          HINT = 'Built-in features: recency_days, tenure_days, frequency, monetary, engagement_events, engagement_recency_days, engagement_value.';
             END IF;
             PERFORM segkpi.binding_column_type(bc.relation, f::name, 'k-means feature',
                                                segkpi.binding_types('n'));
@@ -199,6 +203,12 @@ DECLARE
 BEGIN
     CASE piece
     WHEN 'inputs' THEN
+        IF run.bound_engagement IS NULL AND EXISTS (SELECT FROM jsonb_array_elements_text(seg.params -> 'features') f
+                                                      WHERE f LIKE 'engagement\_%') THEN
+            RAISE EXCEPTION 'k-means segmentation "%" reads engagement, which is not bound', seg.name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Call segkpi.bind_engagement(table, customer, at, kind) first.';
+        END IF;
         sql := (segkpi.kmeans_feature_sql(seg, run.bound_customers)).feature_sql;
     WHEN 'fit' THEN
         IF run.customers = 0 THEN

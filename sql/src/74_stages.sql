@@ -43,12 +43,13 @@ AS $$
 DECLARE
     bo segkpi.bindings := run.bound_orders;
     bc segkpi.bindings := run.bound_customers;
+    be segkpi.bindings := run.bound_engagement;
     ncust bigint;
 BEGIN
     EXECUTE segkpi.work_table('segkpi_cust') || format($q$
         SELECT t.customer_id, t.first_row_at, t.first_order_at, t.last_order_at, t.orders, t.refunds,
                t.revenue AS monetary, t.cost, a.acquired_at,
-               date_trunc($2, a.acquired_at)::date AS acq_period, %2$s AS channel, t.act %4$s
+               date_trunc($2, a.acquired_at)::date AS acq_period, %2$s AS channel, %7$s, t.act %4$s
           FROM (SELECT r.customer_id, r.act, (r.s).first_row_at, (r.s).first_order_at, (r.s).last_order_at,
                        (r.s).orders, (r.s).refunds, (r.s).revenue, (r.s).cost
                   FROM (SELECT k.customer_id, k.act, segkpi.activity_summary(k.act) AS s
@@ -56,7 +57,7 @@ BEGIN
                                   FROM (SELECT segkpi.activities(NULL::%5$s, $4, $5, $6, $7, $8, $2, $1) AS x) y
                                  WHERE (x).activity IS NOT NULL) k
                         OFFSET 0) r) t
-          %3$s
+          %3$s %6$s
          CROSS JOIN LATERAL (SELECT coalesce(%1$s, t.first_order_at, t.first_row_at) AS acquired_at) a$q$,
         CASE WHEN bc.columns ? 'acquired_at' THEN format('c.%I::timestamptz', bc.columns ->> 'acquired_at')
              ELSE 'NULL::timestamptz' END,
@@ -65,7 +66,20 @@ BEGIN
              ELSE format('LEFT JOIN %s c ON c.%I = t.customer_id', bc.relation, bc.columns ->> 'customer') END,
         inputs,
         (SELECT a.atttypid::regtype FROM pg_attribute a
-          WHERE a.attrelid = bo.relation AND a.attname = bo.columns ->> 'customer'))
+          WHERE a.attrelid = bo.relation AND a.attname = bo.columns ->> 'customer'),
+        -- engagement to date per customer (k-means features and rules read it)
+        CASE WHEN be IS NULL THEN ''
+             ELSE format('LEFT JOIN (SELECT e.%1$I AS customer_id, count(*) AS events, max(e.%2$I::timestamptz) AS last_at,
+                                            %3$s AS value
+                                       FROM %4$s e WHERE e.%2$I::timestamptz < $1 GROUP BY 1) g
+                                 ON g.customer_id = t.customer_id',
+                         be.columns ->> 'customer', be.columns ->> 'at',
+                         CASE WHEN be.columns ? 'value' THEN format('sum(e.%I::numeric)', be.columns ->> 'value')
+                              ELSE 'NULL::numeric' END,
+                         be.relation) END,
+        CASE WHEN be IS NULL THEN 'NULL::bigint AS eng_events, NULL::timestamptz AS eng_last_at, NULL::numeric AS eng_value'
+             ELSE format('coalesce(g.events, 0) AS eng_events, g.last_at AS eng_last_at, %s AS eng_value',
+                         CASE WHEN be.columns ? 'value' THEN 'coalesce(g.value, 0)' ELSE 'NULL::numeric' END) END)
       USING run.as_of, run.grain, vals, bo.relation, (bo.columns ->> 'customer')::name,
             (bo.columns ->> 'ordered_at')::name, (bo.columns ->> 'amount')::name, (bo.columns ->> 'cost')::name;
     GET DIAGNOSTICS ncust = ROW_COUNT;
@@ -186,6 +200,7 @@ DECLARE
     bs segkpi.bindings := run.bound_spend;
     bf segkpi.bindings := run.bound_feedback;
     bl segkpi.bindings := run.bound_leads;
+    be segkpi.bindings := run.bound_engagement;
     n integer := cardinality(leads);  -- one per segmentation
     g record;
     i integer;
@@ -232,6 +247,34 @@ BEGIN
                              FROM %4$s f WHERE f.%2$I::timestamptz < $1 AND f.%3$I IS NOT NULL)',
                          bf.columns ->> 'customer', bf.columns ->> 'answered_at', bf.columns ->> 'score',
                          bf.relation) END)
+      USING run.as_of, run.grain, vals;
+
+    -- engagement per segment, period and kind: events per customer, period
+    -- and kind, the same per customer and period over all kinds (kind
+    -- NULL), each joined to the customer's segments and summed per
+    -- distinct segments first (as feedback).  Events of people who are no
+    -- customers of the snapshot (no order row before as_of) do not count.
+    g := segkpi.grouping_sql(n, 'a.period, a.kind', true);
+    EXECUTE segkpi.work_table('segkpi_engs') || format($q$
+        WITH cpk AS MATERIALIZED %4$s
+        SELECT %1$s AS segmentation, %2$s AS segment, a.period, a.kind,
+               sum(a.engaged)::bigint AS engaged, sum(a.events)::bigint AS events
+          FROM (SELECT f.segments, e.period, e.kind, count(*) AS engaged, sum(e.events) AS events
+                  FROM (SELECT customer_id, period, kind, events FROM cpk
+                        UNION ALL
+                        SELECT customer_id, period, NULL, sum(events) FROM cpk GROUP BY 1, 2) e
+                  JOIN segkpi_feat f USING (customer_id)
+                 GROUP BY 1, 2, 3) a
+         GROUP BY GROUPING SETS (%3$s)$q$,
+        g.segmentation, g.segment, g.sets,
+        CASE WHEN be IS NULL
+             THEN '(SELECT k.customer_id, NULL::date AS period, NULL::text AS kind, NULL::bigint AS events
+                      FROM segkpi_feat k WHERE false)'
+             ELSE format('(SELECT e.%1$I AS customer_id, date_trunc($2, e.%2$I::timestamptz)::date AS period,
+                                  e.%3$I::text AS kind, count(*) AS events
+                             FROM %4$s e WHERE e.%2$I::timestamptz < $1 AND e.%3$I IS NOT NULL
+                            GROUP BY 1, 2, 3)',
+                         be.columns ->> 'customer', be.columns ->> 'at', be.columns ->> 'kind', be.relation) END)
       USING run.as_of, run.grain, vals;
 
     -- without predictions, no scan ($4 is false)
@@ -353,7 +396,8 @@ BEGIN
         defined := segkpi.method_piece('segments', segs[i], i, run, '{}');
         PERFORM segkpi.compute_kpis(run.snapshot_id, (segs[i]).name, with_leads[i], run.grain,
                                     make_interval(months => run.period_months), run.as_of,
-                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL, defined.vals);
+                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL, defined.vals,
+                                    run.bound_engagement IS NOT NULL);
         CONTINUE WHEN defined.sql IS NULL;
         SELECT string_agg(format('"%s"', k.segment), ', ' ORDER BY k.segment) INTO empty
           FROM (SELECT k.segment FROM segkpi.segment_kpis k

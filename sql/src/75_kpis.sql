@@ -109,6 +109,20 @@ CREATE FUNCTION segkpi.kpi_csat(score_sum numeric, answers numeric)
 RETURN segkpi.kpi_ratio(score_sum, answers);
 COMMENT ON FUNCTION segkpi.kpi_csat(numeric, numeric) IS 'CSAT: sum of feedback scores / answers';
 
+CREATE FUNCTION segkpi.kpi_engagement_rate(engaged numeric, customers numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(engaged, customers);
+COMMENT ON FUNCTION segkpi.kpi_engagement_rate(numeric, numeric) IS
+    'engagement rate: members with an engagement event in the period / members';
+
+CREATE FUNCTION segkpi.kpi_events_per_engaged(events numeric, engaged numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(events, engaged);
+COMMENT ON FUNCTION segkpi.kpi_events_per_engaged(numeric, numeric) IS
+    'events per engaged customer: engagement events / members with one';
+
 CREATE FUNCTION segkpi.kpi_segmentation_roi(gain numeric, cost numeric)
     RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -122,7 +136,7 @@ COMMENT ON FUNCTION segkpi.kpi_segmentation_roi(numeric, numeric) IS
 
 CREATE FUNCTION segkpi.compute_kpis(sid bigint, segmentation text, with_leads boolean, grain text,
                                     step interval, as_of timestamptz, with_feedback boolean,
-                                    with_spend boolean, defined text[])
+                                    with_spend boolean, defined text[], with_engagement boolean)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -245,6 +259,10 @@ BEGIN
         SELECT l.segment, l.period, l.n, l.converted FROM segkpi_leads l
          WHERE l.segmentation = compute_kpis.segmentation
     ),
+    eng AS (
+        SELECT e.segment, e.period, e.engaged, e.events FROM segkpi_engs e
+         WHERE (e.segmentation = compute_kpis.segmentation OR e.segmentation IS NULL) AND e.kind IS NULL
+    ),
     fb AS (
         SELECT f.segment, f.period, f.csat, f.n FROM segkpi_fbs f
          WHERE f.segmentation = compute_kpis.segmentation OR f.segmentation IS NULL
@@ -269,6 +287,7 @@ BEGIN
                leads.n AS leads, leads.converted AS converted,
                m.margin,
                fb.csat, coalesce(fb.n, 0) AS answers,
+               coalesce(eng.engaged, 0) AS engaged, coalesce(eng.events, 0) AS eng_events,
                CASE WHEN p.period_start = (SELECT max(period_start) FROM periods) THEN pred.clv END AS clv_pred,
                CASE WHEN p.period_start = (SELECT max(period_start) FROM periods) THEN pred.p_alive END AS p_alive
           FROM segs s CROSS JOIN periods p
@@ -280,6 +299,7 @@ BEGIN
           LEFT JOIN spend ON spend.segment = s.segment AND spend.period = p.period_start
           LEFT JOIN leads ON leads.segment = s.segment AND leads.period = p.period_start
           LEFT JOIN fb ON fb.segment = s.segment AND fb.period = p.period_start
+          LEFT JOIN eng ON eng.segment = s.segment AND eng.period = p.period_start
           LEFT JOIN pred ON pred.segment = s.segment
     ),
     ratios AS (
@@ -309,9 +329,20 @@ BEGIN
            r.clv_pred, r.p_alive,
            CASE WHEN with_comparison THEN r.c_customers END, CASE WHEN with_comparison THEN r.c_active END,
            CASE WHEN with_comparison THEN r.c_orders END, CASE WHEN with_comparison THEN r.c_revenue END,
-           CASE WHEN with_comparison THEN r.c_cost END
+           CASE WHEN with_comparison THEN r.c_cost END,
+           CASE WHEN with_engagement THEN r.engaged END, CASE WHEN with_engagement THEN r.eng_events END,
+           CASE WHEN with_engagement THEN segkpi.kpi_engagement_rate(r.engaged, r.customers) END,
+           CASE WHEN with_engagement THEN segkpi.kpi_events_per_engaged(r.eng_events, r.engaged) END
       FROM ratios r;
+    -- engagement per kind, in the periods of the KPI rows
+    INSERT INTO segkpi.segment_engagement
+    SELECT sid, compute_kpis.segmentation, e.segment, e.period, e.kind, e.engaged, e.events
+      FROM segkpi_engs e
+     WHERE (e.segmentation = compute_kpis.segmentation OR e.segmentation IS NULL) AND e.kind IS NOT NULL
+       AND EXISTS (SELECT FROM segkpi.segment_kpis k
+                    WHERE k.snapshot_id = sid AND k.segmentation = compute_kpis.segmentation
+                      AND k.segment = e.segment AND k.period_start = e.period);
 END
 $$;
-COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[]) IS
+COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean) IS
     'KPIs of one segmentation and snapshot for every period (used by segkpi.refresh)';

@@ -88,7 +88,9 @@ SELECT f.snapshot_id, f.segmentation, f.segment, f.period_start, f.period_end,
        round(v.roi, 4) AS roi, round(v.marketing_roi, 4) AS marketing_roi, round(v.csat, 2) AS csat,
        round(v.cltv_predicted, 2) AS cltv_predicted, round(v.p_alive, 4) AS p_alive,
        f.as_of, f.complete, f.hidden, v.previously_active, v.retained, v.feedback_answers,
-       f.last_complete, coalesce(n.name, f.segment) AS segment_name
+       f.last_complete, coalesce(n.name, f.segment) AS segment_name,
+       v.engaged_customers, v.engagement_events, round(v.engagement_rate, 4) AS engagement_rate,
+       round(v.events_per_engaged, 2) AS events_per_engaged
   FROM flagged f
   LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true
   LEFT JOIN segkpi.cluster_names n ON n.segmentation = f.segmentation AND 'Cluster ' || n.cluster = f.segment;
@@ -103,7 +105,7 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
        c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
-       c.segment_name
+       c.segment_name, c.engaged_customers, c.engagement_events, c.engagement_rate, c.events_per_engaged
   FROM segkpi.kpi_cells c
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
@@ -116,7 +118,7 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
        c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
-       c.segment_name
+       c.segment_name, c.engaged_customers, c.engagement_events, c.engagement_rate, c.events_per_engaged
   FROM segkpi.kpi_cells c
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
@@ -134,7 +136,7 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
        c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
-       c.segment_name
+       c.segment_name, c.engaged_customers, c.engagement_events, c.engagement_rate, c.events_per_engaged
   FROM segkpi.kpi_cells c
  WHERE c.last_complete
    AND c.snapshot_id = ANY (ARRAY(
@@ -147,6 +149,40 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
         CROSS JOIN LATERAL (SELECT CASE WHEN ((p.cur_start + p.step) AT TIME ZONE s.timezone) <= s.as_of
                                         THEN p.cur_start ELSE p.cur_start - p.step END AS last_start) l
         ORDER BY s.period_grain, l.last_start, s.as_of DESC, s.snapshot_id DESC));
+
+-- Engagement per kind of event, per segment and period of the latest
+-- snapshot (greatest as_of); a row is hidden when its segment's KPI row
+-- of the period is (kpi_cells), so the kinds hide with their cell.
+CREATE VIEW segkpi.engagement_by_kind WITH (security_barrier = true) AS
+SELECT e.snapshot_id, e.segmentation, e.segment, c.segment_name, e.period_start, e.kind,
+       CASE WHEN NOT c.hidden THEN e.engaged_customers END AS engaged_customers,
+       CASE WHEN NOT c.hidden THEN e.events END AS events,
+       CASE WHEN NOT c.hidden THEN round(segkpi.kpi_engagement_rate(e.engaged_customers, c.customers), 4) END
+           AS engagement_rate,
+       CASE WHEN NOT c.hidden THEN round(segkpi.kpi_events_per_engaged(e.events, e.engaged_customers), 2) END
+           AS events_per_engaged,
+       c.as_of, c.complete, c.hidden
+  FROM segkpi.segment_engagement e
+  JOIN segkpi.kpi_cells c ON c.snapshot_id = e.snapshot_id AND c.segmentation = e.segmentation
+                         AND c.segment = e.segment AND c.period_start = e.period_start
+ WHERE e.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
+   AND c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
+COMMENT ON VIEW segkpi.engagement_by_kind IS
+    'engagement per kind of event, segment and period of the latest snapshot (greatest as_of); hidden with its segment''s small KPI cell';
+COMMENT ON COLUMN segkpi.engagement_by_kind.snapshot_id IS 'the latest snapshot';
+COMMENT ON COLUMN segkpi.engagement_by_kind.segmentation IS 'the segmentation';
+COMMENT ON COLUMN segkpi.engagement_by_kind.segment IS 'segment name, or "(all)"';
+COMMENT ON COLUMN segkpi.engagement_by_kind.segment_name IS 'the segment''s business name (segkpi.cluster_names), else the segment';
+COMMENT ON COLUMN segkpi.engagement_by_kind.period_start IS 'first day of the period';
+COMMENT ON COLUMN segkpi.engagement_by_kind.kind IS 'the kind of event';
+COMMENT ON COLUMN segkpi.engagement_by_kind.engaged_customers IS 'members with an event of this kind in the period; NULL when hidden';
+COMMENT ON COLUMN segkpi.engagement_by_kind.events IS 'events of this kind of the members in the period; NULL when hidden';
+COMMENT ON COLUMN segkpi.engagement_by_kind.engagement_rate IS 'engaged_customers / customers of the segment in the period';
+COMMENT ON COLUMN segkpi.engagement_by_kind.events_per_engaged IS 'events / engaged_customers';
+COMMENT ON COLUMN segkpi.engagement_by_kind.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.engagement_by_kind.complete IS 'the period had ended by as_of';
+COMMENT ON COLUMN segkpi.engagement_by_kind.hidden IS 'the segment''s KPI cell of the period is hidden (small cells): figures NULL';
+GRANT SELECT ON segkpi.engagement_by_kind TO @extowner@ WITH GRANT OPTION;
 
 CREATE FUNCTION segkpi.migration(from_snapshot bigint, to_snapshot bigint)
     RETURNS TABLE (segmentation text, from_segment text, to_segment text, customers bigint)
@@ -358,6 +394,7 @@ COMMENT ON COLUMN segkpi.kpi_cells.segment_name IS 'the segment''s business name
 COMMENT ON COLUMN segkpi.kpi_trends.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
 COMMENT ON COLUMN segkpi.kpi_latest.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
 COMMENT ON COLUMN segkpi.kpi_history.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+-- (the engagement columns of the KPI views have the comments of segment_kpis, set above)
 COMMENT ON SEQUENCE segkpi.snapshots_snapshot_id_seq IS 'numbers snapshots';
 -- SELECT lets the owner's pg_dump read the sequence, UPDATE lets the
 -- restore set it (the dump restores snapshot ids: refresh continues after them)

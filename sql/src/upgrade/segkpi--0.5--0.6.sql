@@ -72,6 +72,31 @@ ALTER TABLE segkpi.segment_kpis
 --@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_cost IS
 
 ------------------------------------------------------------------------
+-- Engagement: a source, KPIs per segment and period, per kind
+------------------------------------------------------------------------
+
+ALTER TABLE segkpi.bindings DROP CONSTRAINT bindings_source_check,
+    ADD CONSTRAINT bindings_source_check
+    CHECK (source IN ('orders', 'customers', 'marketing_spend', 'leads', 'feedback', 'engagement'));
+--@ statement ^COMMENT ON COLUMN segkpi\.bindings\.source IS
+ALTER TABLE segkpi.segment_kpis
+    ADD COLUMN engaged_customers bigint,
+    ADD COLUMN engagement_events bigint,
+    ADD COLUMN engagement_rate numeric,
+    ADD COLUMN events_per_engaged numeric;
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.engaged_customers IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.engagement_events IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.engagement_rate IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.events_per_engaged IS
+--@ create table segkpi.segment_engagement
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_engagement TO @extowner@;
+--@ replace function segkpi.binding_spec
+--@ replace function segkpi.bind
+--@ create function segkpi.bind_engagement
+REVOKE EXECUTE ON FUNCTION segkpi.bind_engagement(regclass, name, name, name, name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.bind_engagement(regclass, name, name, name, name) TO @extowner@;
+
+------------------------------------------------------------------------
 -- Customer-level table: written only by its owner, adopted by it
 ------------------------------------------------------------------------
 
@@ -141,6 +166,8 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 DROP FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean);
 --@ create function segkpi.compute_kpis
 --@ create function segkpi.kpi_segmentation_roi
+--@ create function segkpi.kpi_engagement_rate
+--@ create function segkpi.kpi_events_per_engaged
 
 -- the new internal functions, as the older ones: not an interface
 REVOKE EXECUTE ON FUNCTION
@@ -162,7 +189,7 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
     segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
-    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
@@ -183,7 +210,7 @@ GRANT EXECUTE ON FUNCTION
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
     segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
-    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean)
     TO @extowner@;
 
 
@@ -198,6 +225,8 @@ GRANT EXECUTE ON FUNCTION
 --@ replace view segkpi.kpi_latest
 --@ create view segkpi.kpi_history
 --@ replace view segkpi.before_after
+--@ create view segkpi.engagement_by_kind
+GRANT SELECT ON segkpi.engagement_by_kind TO @extowner@ WITH GRANT OPTION;
 COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
 COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';
 COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the latest snapshot (greatest as_of) in its last complete period; small cells hidden';
