@@ -4,6 +4,7 @@
 #   make demo                 throwaway cluster + demo data + RFM summary
 #   make test                 every suite (unit, regression, TAP); last line
 #                             "N passed, N failed"
+#   make quick                the edit-test loop: unit + regression, no installs
 #   make unit | fuzz | bench  one kind only (see README, Development)
 #
 # The two top commands install missing Debian packages themselves; they are
@@ -88,7 +89,7 @@ $(UPGRADE_BUILT): sql/%: sql/src/upgrade/% $(SQL_SRCS) sql/build-upgrade.pl
 # PGXS does not track headers; every object depends on all of ours.
 $(OBJS): $(wildcard src/core/*.h src/pg/*.h)
 
-.PHONY: demo test unit fuzz bench
+.PHONY: demo test quick unit fuzz bench
 
 demo:
 	@bash test/demo.sh
@@ -101,12 +102,30 @@ UNIT_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -Isrc/co
               -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_TESTS  = $(patsubst test/unit/%.c,test/unit/bin/%,$(wildcard test/unit/test_*.c))
 
-test/unit/bin/%: test/unit/%.c $(CORE_SRCS) src/core/*.h test/unit/unit.h
+# The core is compiled once for all unit tests (with the sanitizers), into
+# an archive each test program links.
+UNIT_CORE_OBJS = $(patsubst src/core/%.c,test/unit/bin/core/%.o,$(CORE_SRCS))
+
+test/unit/bin/core/%.o: src/core/%.c src/core/*.h
+	@mkdir -p test/unit/bin/core
+	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
+
+test/unit/bin/libcore.a: $(UNIT_CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+test/unit/bin/%: test/unit/%.c test/unit/bin/libcore.a src/core/*.h test/unit/unit.h
 	@mkdir -p test/unit/bin
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) -lm
+	$(CC) $(UNIT_CFLAGS) -o $@ $< test/unit/bin/libcore.a -lm
 
 unit: $(UNIT_TESTS)
 	@bash test/lib/run-unit.sh $(UNIT_TESTS)
+
+# The edit-test loop: build with -Werror, install (into $$SK_PREFIX when
+# set), unit tests, then pg_regress on a throwaway cluster.  No package
+# installs; needs what `make test` installed once.
+quick:
+	@bash test/quick.sh
 
 fuzz:
 	@bash test/fuzz/run.sh

@@ -68,7 +68,9 @@ $node->command_ok([ 'pg_dump', '-f', $sql, '-d', $node->connstr('src') ], 'plain
 $node->safe_psql('postgres', 'CREATE DATABASE dst2');
 $node->command_ok([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-q', '-f', $sql, '-d', $node->connstr('dst2') ],
     'plain dump restores');
-is($node->safe_psql('dst2', q{SELECT count(*) FROM segkpi.rfm_rules}), '22', 'both rulesets present');
+is($node->safe_psql('dst2', q{SELECT string_agg(ruleset || ' ' || n, ', ' ORDER BY ruleset)
+                                 FROM (SELECT ruleset, count(*) AS n FROM segkpi.rfm_rules GROUP BY 1) r}),
+   'compact 4, default 11, mine 11', "the extension's rulesets and the user's, each once");
 is($node->safe_psql('dst2', $kpis), $node->safe_psql('src', $kpis), 'plain dump: KPI history identical');
 
 $node->stop;

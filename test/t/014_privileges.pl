@@ -78,7 +78,7 @@ my @hidden_clusters = split /\n/, $node->safe_psql('shop', qq{
       FROM segkpi.segment_models m, segkpi.kmeans_centroids(m.model) c
      WHERE m.snapshot_id = 1 AND c.size < $min});
 my @hidden_cells = split /\n/, $node->safe_psql('shop', qq{
-    SELECT '|' || r || '|' || f || '|' FROM segkpi.customer_features
+    SELECT '|' || r || '|' || f || '|' || count(*) || '|' FROM segkpi.customer_features
      WHERE snapshot_id = 1 AND r IS NOT NULL GROUP BY r, f HAVING count(*) < $min});
 cmp_ok(scalar @hidden_kpi, '>', 0, 'some KPI rows are hidden (' . scalar(@hidden_kpi) . ')');
 cmp_ok(scalar @visible_kpi, '>', 0, 'some KPI rows are shown (' . scalar(@visible_kpi) . ')');
@@ -96,9 +96,9 @@ CREATE FUNCTION pg_temp.leak(text, text, date, bigint) RETURNS boolean
 CREATE FUNCTION pg_temp.leak(text, bigint) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE COST 0.0000001
     AS $$ BEGIN RAISE NOTICE 'leak: |%|%|', $1, $2; RETURN true; END $$;
-CREATE FUNCTION pg_temp.leak(integer, integer) RETURNS boolean
+CREATE FUNCTION pg_temp.leak(integer, integer, bigint) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE COST 0.0000001
-    AS $$ BEGIN RAISE NOTICE 'leak: |%|%|', $1, $2; RETURN true; END $$;
+    AS $$ BEGIN RAISE NOTICE 'leak: |%|%|%|', $1, $2, $3; RETURN true; END $$;
 };
 
 # (number of rows the function saw, the hidden ones among them)
@@ -120,7 +120,7 @@ my %probes = (
     kpi_trends       => [ 'SELECT count(*) FROM segkpi.kpi_trends WHERE pg_temp.leak(segmentation, segment, period_start, customers)', \@hidden_kpi ],
     kpi_latest       => [ 'SELECT count(*) FROM segkpi.kpi_latest WHERE pg_temp.leak(segmentation, segment, period_start, customers)', \@hidden_kpi ],
     cluster_profiles => [ 'SELECT count(*) FROM segkpi.cluster_profiles WHERE pg_temp.leak(segmentation, customers)', \@hidden_clusters ],
-    rfm_grid         => [ 'SELECT count(*) FROM segkpi.rfm_grid WHERE pg_temp.leak(r, f)', \@hidden_cells ],
+    rfm_grid         => [ 'SELECT count(*) FROM segkpi.rfm_grid WHERE pg_temp.leak(r, f, customers)', \@hidden_cells ],
 );
 for my $view (sort keys %probes)
 {
