@@ -254,28 +254,30 @@ BEGIN
     -- NULL), each joined to the customer's segments and summed per
     -- distinct segments first (as feedback).  Events of people who are no
     -- customers of the snapshot (no order row before as_of) do not count.
-    g := segkpi.grouping_sql(n, 'a.period, a.kind', true);
-    EXECUTE segkpi.work_table('segkpi_engs') || format($q$
-        WITH cpk AS MATERIALIZED %4$s
-        SELECT %1$s AS segmentation, %2$s AS segment, a.period, a.kind,
-               sum(a.engaged)::bigint AS engaged, sum(a.events)::bigint AS events
-          FROM (SELECT f.segments, e.period, e.kind, count(*) AS engaged, sum(e.events) AS events
-                  FROM (SELECT customer_id, period, kind, events FROM cpk
-                        UNION ALL
-                        SELECT customer_id, period, NULL, sum(events) FROM cpk GROUP BY 1, 2) e
-                  JOIN segkpi_feat f USING (customer_id)
-                 GROUP BY 1, 2, 3) a
-         GROUP BY GROUPING SETS (%3$s)$q$,
-        g.segmentation, g.segment, g.sets,
-        CASE WHEN be IS NULL
-             THEN '(SELECT k.customer_id, NULL::date AS period, NULL::text AS kind, NULL::bigint AS events
-                      FROM segkpi_feat k WHERE false)'
-             ELSE format('(SELECT e.%1$I AS customer_id, date_trunc($2, e.%2$I::timestamptz)::date AS period,
-                                  e.%3$I::text AS kind, count(*) AS events
-                             FROM %4$s e WHERE e.%2$I::timestamptz < $1 AND e.%3$I IS NOT NULL
-                            GROUP BY 1, 2, 3)',
-                         be.columns ->> 'customer', be.columns ->> 'at', be.columns ->> 'kind', be.relation) END)
-      USING run.as_of, run.grain, vals;
+    IF be IS NULL THEN
+        EXECUTE segkpi.work_table('segkpi_engs') || 'SELECT NULL::text AS segmentation, NULL::text AS segment,
+            NULL::date AS period, NULL::text AS kind, NULL::bigint AS engaged, NULL::bigint AS events WHERE false';
+    ELSE
+        g := segkpi.grouping_sql(n, 'a.period, a.kind', true);
+        EXECUTE segkpi.work_table('segkpi_engs') || format($q$
+            WITH cpk AS MATERIALIZED (
+                SELECT e.%4$I AS customer_id, date_trunc($2, e.%5$I::timestamptz)::date AS period,
+                       e.%6$I::text AS kind, count(*) AS events
+                  FROM %7$s e WHERE e.%5$I::timestamptz < $1 AND e.%6$I IS NOT NULL
+                 GROUP BY 1, 2, 3)
+            SELECT %1$s AS segmentation, %2$s AS segment, a.period, a.kind,
+                   sum(a.engaged)::bigint AS engaged, sum(a.events)::bigint AS events
+              FROM (SELECT f.segments, e.period, e.kind, count(*) AS engaged, sum(e.events) AS events
+                      FROM (SELECT customer_id, period, kind, events FROM cpk
+                            UNION ALL
+                            SELECT customer_id, period, NULL, sum(events) FROM cpk GROUP BY 1, 2) e
+                      JOIN segkpi_feat f USING (customer_id)
+                     GROUP BY 1, 2, 3) a
+             GROUP BY GROUPING SETS (%3$s)$q$,
+            g.segmentation, g.segment, g.sets,
+            be.columns ->> 'customer', be.columns ->> 'at', be.columns ->> 'kind', be.relation)
+          USING run.as_of, run.grain, vals;
+    END IF;
 
     -- without predictions, no scan ($4 is false)
     g := segkpi.grouping_sql(n, '', true);
