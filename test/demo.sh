@@ -114,7 +114,7 @@ SELECT segment, customers, revenue, cac, conversion_rate AS conversion, marketin
   FROM segkpi.kpi_latest WHERE segmentation = 'firmographic' ORDER BY revenue DESC LIMIT 8;
 \echo
 \echo k-means clusters on log recency, frequency and monetary, k chosen between 3 and 5 (scores per k),
-\echo matched to the first snapshot's clusters and named then (segkpi.cluster_profiles), and their KPIs
+\echo matched to the first snapshot clusters and named then (segkpi.cluster_profiles), and their KPIs
 \echo
 SELECT s.as_of, t ->> 'k' AS k, t ->> 'silhouette' AS silhouette, t ->> 'davies_bouldin' AS davies_bouldin,
        (m.scores ->> 'k') = (t ->> 'k') AS kept
@@ -134,11 +134,12 @@ SELECT segment, customers, engaged_customers AS engaged, engagement_rate AS rate
 \echo
 \echo Campaign responses per industry in 2024 (planted: Technology five times as likely; segkpi.engagement_by_kind)
 \echo
-SELECT split_part(segment, ' ', 2) AS industry, sum(engaged_customers) AS responders,
-       round(sum(engaged_customers)::numeric / sum(k.customers), 4) AS response_rate
+SELECT split_part(e.segment, ' ', 2) AS industry, sum(e.engaged_customers) AS responders,
+       round(sum(e.engaged_customers)::numeric / sum(k.customers), 4) AS response_rate
   FROM segkpi.engagement_by_kind e
   JOIN segkpi.kpi_trends k USING (snapshot_id, segmentation, segment, period_start)
  WHERE e.segmentation = 'firmographic' AND e.kind = 'response' AND e.period_start >= '2024-01-01'
+   AND e.segment NOT IN ('(all)', 'Other')
  GROUP BY 1 ORDER BY 3 DESC;
 \echo
 \echo Company size x purchase and engagement behaviour (a rule segmentation; segkpi.kpi_latest)
@@ -160,7 +161,7 @@ SELECT from_segment AS "from \ to",
  GROUP BY from_segment ORDER BY sum(customers) DESC;
 \echo
 \echo Before / after segmentation (launch 2024-01-01; RFM, all customers; a 10 % hash holdout as the
-\echo comparison group: the generator planted no campaign effect, so the impact against it is close to 0
+\echo comparison group: the generator planted no campaign effect, so the impact against it is sampling noise
 \echo while before/after alone shows the growth; segkpi.before_after)
 \echo
 SELECT metric, before_segmentation AS before, after_segmentation AS after, impact_percent AS "change %",

@@ -11,9 +11,9 @@
  * hashint8extended(<customer x 64 + month>, <stream seed>) in [0,1), no
  * random(), no libm.  Planted patterns the demo recovers:
  *
- *   - events per month follow the planted group: loyal_big 3, new 3,
- *     regular 1, one_off 0.2, lapsed 1 until mid-2023 and none after;
- *     so Champions engage most and Hibernating / Lost hardly at all;
+ *   - events per month follow the planted group: loyal_big 1.5, new 1,
+ *     regular 0.3, one_off 0.05, lapsed 0.3 until mid-2023 and none
+ *     after; so Champions engage most and Hibernating / Lost hardly at all;
  *   - kinds: 60 % visits, 30 % e-mail opens, 10 % clicks;
  *   - campaign responses (kind "response", 2024 only): a customer of the
  *     Technology industry answers a month's campaign with probability
@@ -52,8 +52,8 @@ WITH months AS (
 cm AS (
   SELECT c.customer_id, c.industry, m.month, m.mi,
          CASE c.planted_group
-              WHEN 'loyal_big' THEN 3 WHEN 'new' THEN 3 WHEN 'regular' THEN 1 WHEN 'one_off' THEN 0.2
-              WHEN 'lapsed' THEN CASE WHEN m.month < '2023-07-01' THEN 1 ELSE 0 END END AS rate
+              WHEN 'loyal_big' THEN 1.5 WHEN 'new' THEN 1 WHEN 'regular' THEN 0.3 WHEN 'one_off' THEN 0.05
+              WHEN 'lapsed' THEN CASE WHEN m.month < '2023-07-01' THEN 0.3 ELSE 0 END END AS rate
     FROM demo.customers c JOIN months m ON m.month >= date_trunc('month', c.acquired_at AT TIME ZONE 'UTC')
 ),
 -- events of a month: floor(rate + u), whose mean is the rate
