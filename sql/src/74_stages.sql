@@ -101,7 +101,11 @@ AS $$
 DECLARE
     sid bigint;
 BEGIN
-    ANALYZE segkpi_cust (customer_id, acq_period, channel, held_out);
+    IF run.comparison IS NULL THEN
+        ANALYZE segkpi_cust (customer_id, acq_period, channel);
+    ELSE
+        ANALYZE segkpi_cust (customer_id, acq_period, channel, held_out);
+    END IF;
     INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers, segmentations, comparison)
     VALUES (run.as_of, current_setting('TimeZone'), run.grain, run.customers,
             ARRAY(SELECT (s).name FROM unnest(segs) s), run.comparison)
@@ -379,19 +383,22 @@ CREATE FUNCTION segkpi.stage_kpis(run segkpi.refresh_run, segs segkpi.segmentati
 AS $$
 DECLARE
     n integer := coalesce(cardinality(segs), 0);
+    -- with a comparison group, its members are a cohort key too
+    cmp boolean := run.comparison IS NOT NULL;
     -- not over all customers: compute_kpis sums a segmentation's groups for "(all)"
-    g record := segkpi.grouping_sql(n, 'a.acq_period, a.channel, a.held_out', n = 0);
+    g record := segkpi.grouping_sql(n, 'a.acq_period, a.channel' || CASE WHEN cmp THEN ', a.held_out' ELSE '' END, n = 0);
     q record := segkpi.segments_sql(assign);
     i integer;
     defined record;
     empty text;
 BEGIN
     EXECUTE segkpi.work_table('segkpi_cohorts') || format($q$
-        SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, a.held_out, count(*) AS n,
+        SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, %6$s AS held_out, count(*) AS n,
                segkpi.activity_rollup(a.act, $5) AS r
           FROM (SELECT %4$s::text[] AS segments, x.acq_period, x.channel, x.held_out, x.act FROM %5$s OFFSET 0) a
          GROUP BY GROUPING SETS (%3$s)$q$,
-        g.segmentation, g.segment, g.sets, q.segments, q.customer_rows)
+        g.segmentation, g.segment, g.sets, q.segments, q.customer_rows,
+        CASE WHEN cmp THEN 'a.held_out' ELSE 'false' END)
       USING run.as_of, run.grain, vals, (SELECT f FROM segkpi_fits f), run.period_months;
     DROP TABLE segkpi_cust;
     FOR i IN 1 .. n LOOP
