@@ -44,6 +44,7 @@ REGRESS   += btyd_stats btyd_fit btyd_bad_input
 CORE_SRCS += src/core/activity.c src/core/actscan.c
 PG_SRCS   += src/pg/activity.c src/pg/act_scan.c
 REGRESS   += activity activities kpi_hand kpi_bad_input kpi_views kpi_demo refresh_stages
+REGRESS   += kmeans_stable kmeans_choose rules_behaviour segmentation_roi engagement
 
 OBJS      = src/segkpi.o $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 

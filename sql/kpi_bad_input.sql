@@ -136,7 +136,7 @@ RESET client_min_messages;
 CREATE ROLE regress_segkpi_nobody;
 SELECT has_function_privilege('regress_segkpi_nobody', 'segkpi.refresh(timestamptz, boolean)', 'EXECUTE') AS refresh,
        has_function_privilege('regress_segkpi_nobody', 'segkpi.erase_customer(anyelement)', 'EXECUTE') AS erase,
-       has_function_privilege('regress_segkpi_nobody', 'segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])', 'EXECUTE') AS internals,
+       has_function_privilege('regress_segkpi_nobody', 'segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean)', 'EXECUTE') AS internals,
        has_table_privilege('regress_segkpi_nobody', 'segkpi.kpi_trends', 'SELECT') AS dashboards,
        has_table_privilege('regress_segkpi_nobody', 'segkpi.customer_segments', 'SELECT') AS customer_level,
        has_table_privilege('regress_segkpi_nobody', 'segkpi.rfm_rules', 'SELECT') AS rules_readable;

@@ -80,7 +80,10 @@ UPDATE segkpi.settings SET launch_date = '2024-02-01';
 SELECT segkpi.refresh('2024-04-01') AS snapshot;
 SELECT * FROM segkpi.segment_migration ORDER BY 1, 2, 3;
 -- before (Jan) / after (Feb, Mar): CAC 160/2 = 80 -> 130/2 = 65; retention Jan NULL -> (1 + 1)/(2 + 3)
-SELECT * FROM segkpi.before_after;
+-- (the figures of all customers; the view has more, per segment: sql/segmentation_roi.sql)
+SELECT metric, before_segmentation, after_segmentation, change, impact_percent FROM segkpi.before_after
+ WHERE segmentation = 'size' AND segment = '(all)' AND metric IN ('CAC', 'AOV', 'retention rate', 'churn rate',
+       'CLTV (historical)', 'ROI', 'marketing ROI', 'CSAT', 'revenue per period');
 SELECT r, f, customers, mean_monetary FROM segkpi.rfm_grid ORDER BY r, f;
 
 -- Privacy: with a minimum size of 2, one-customer rows disappear from dashboards.

@@ -354,6 +354,28 @@ COMMENT ON FUNCTION segkpi.kmeans_centroids(segkpi.kmeans_model) IS
     'one row per cluster: cluster 1..k, centroid in original feature units (for log_zscore the back-transformed mean of the logs), size (fitted rows nearest to it), wcss (their sum of squared distances, transformed space)';
 
 ------------------------------------------------------------------------
+-- k-means: keeping cluster numbers across refits
+------------------------------------------------------------------------
+
+CREATE FUNCTION segkpi.kmeans_match(model segkpi.kmeans_model, reference segkpi.kmeans_model,
+    OUT cluster integer, OUT reference_cluster integer, OUT distance float8)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'segkpi_kmeans_match'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    ROWS 5;
+
+COMMENT ON FUNCTION segkpi.kmeans_match(segkpi.kmeans_model, segkpi.kmeans_model) IS
+    'pairs each cluster of model with one cluster of reference (same k, features and transform), one to one, with the least total squared centroid distance in model''s transformed space (exact, Hungarian method); distance is the pair''s Euclidean distance there';
+
+CREATE FUNCTION segkpi.kmeans_relabel(model segkpi.kmeans_model, labels integer[])
+    RETURNS segkpi.kmeans_model
+    AS 'MODULE_PATHNAME', 'segkpi_kmeans_relabel'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segkpi.kmeans_relabel(segkpi.kmeans_model, integer[]) IS
+    'the model with cluster j renumbered labels[j] (a permutation of 1..k); centroids, sizes and assignments are otherwise unchanged';
+
+------------------------------------------------------------------------
 -- k-means: choosing k (aggregate returning one score per k)
 ------------------------------------------------------------------------
 

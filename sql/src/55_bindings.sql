@@ -46,6 +46,7 @@ RETURN CASE source
     WHEN 'marketing_spend' THEN '{"spent_on": [true, "t"], "amount": [true, "n"], "channel": [false, "s"], "target_segment": [false, "s"]}'::jsonb
     WHEN 'leads' THEN '{"created_at": [true, "t"], "converted_at": [true, "t"], "customer": [false, null], "channel": [false, "s"]}'::jsonb
     WHEN 'feedback' THEN '{"customer": [true, null], "answered_at": [true, "t"], "score": [true, "n"]}'::jsonb
+    WHEN 'engagement' THEN '{"customer": [true, null], "at": [true, "t"], "kind": [true, "s"], "value": [false, "n"]}'::jsonb
 END;
 COMMENT ON FUNCTION segkpi.binding_spec(text) IS
     'column roles of a source: role -> [required, type class (t time, n number, s text, null any)]';
@@ -77,7 +78,7 @@ BEGIN
     spec := segkpi.binding_spec(source);
     IF spec IS NULL THEN
         RAISE EXCEPTION 'unknown source "%"', source USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Sources are orders, customers, marketing_spend, leads and feedback.';
+            HINT = 'Sources are orders, customers, marketing_spend, leads, feedback and engagement.';
     END IF;
     FOR role IN SELECT jsonb_object_keys(columns) LOOP
         IF NOT spec ? role THEN
@@ -180,5 +181,14 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION segkpi.bind_feedback(regclass, name, name, name) IS
     'binds satisfaction feedback: customer, answer time, score';
+
+CREATE FUNCTION segkpi.bind_engagement(relation regclass, customer name, at name, kind name, value name DEFAULT NULL)
+    RETURNS void LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT segkpi.bind('engagement', relation, jsonb_strip_nulls(jsonb_build_object(
+        'customer', customer, 'at', at, 'kind', kind, 'value', value)));
+END;
+COMMENT ON FUNCTION segkpi.bind_engagement(regclass, name, name, name, name) IS
+    'binds engagement events (visits, e-mail opens, clicks, campaign responses): customer, time, kind, optional value';
 
 -- Customer-level tables carry the warehouse's key type, so they are made

@@ -9,7 +9,11 @@
 --     in order) and nothing else;
 --   - once customers are bound, each attribute is a bound attribute
 --     (42703), and a range is only allowed on a number or a time (42804):
---     a range on text would compare as text ('1000' < '50').
+--     a range on text would compare as text ('1000' < '50');
+--   - a name of behaviour (segkpi.rule_behaviour: frequency, monetary,
+--     recency_days, tenure_days, aov, r, f, m, engagement_events,
+--     engagement_recency_days, engagement_value) that no bound attribute
+--     has takes numbers only, in a list or as bounds (22023).
 -- Refresh checks the rules against the bindings again, since a binding can
 -- change after the rules were written.
 CREATE FUNCTION segkpi.check_rule(segmentation text, rule_order integer, conditions jsonb)
@@ -56,11 +60,22 @@ BEGIN
             RAISE EXCEPTION '%: the condition on "%" must be a list of values or {"min": .., "max": ..}', what, attr
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
+        -- purchase behaviour (unless a bound attribute has its name): numbers only
+        IF segkpi.rule_behaviour(attr) IS NOT NULL AND NOT attr::name = ANY (coalesce(bc.attributes, '{}')) THEN
+            IF EXISTS (SELECT FROM jsonb_array_elements(CASE WHEN jsonb_typeof(cond) = 'array' THEN cond
+                                                             ELSE jsonb_build_array(cond -> 'min', cond -> 'max') END) v
+                        WHERE jsonb_typeof(v) NOT IN ('number', 'null')) THEN
+                RAISE EXCEPTION '%: "%" is behaviour, a number: its values and bounds must be numbers', what, attr
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            CONTINUE;
+        END IF;
         CONTINUE WHEN bc IS NULL;
         IF NOT attr::name = ANY (bc.attributes) THEN
             RAISE EXCEPTION '%: "%" is not a bound customer attribute', what, attr
                 USING ERRCODE = 'undefined_column',
-                      HINT = format('Bound attributes: %s.', coalesce(nullif(array_to_string(bc.attributes, ', '), ''), 'none'));
+                      HINT = format('Bound attributes: %s; behaviour: frequency, monetary, recency_days, tenure_days, aov, r, f, m, engagement_events, engagement_recency_days, engagement_value.',
+                                    coalesce(nullif(array_to_string(bc.attributes, ', '), ''), 'none'));
         END IF;
         IF jsonb_typeof(cond) = 'object' THEN
             SELECT a.atttypid::regtype INTO t FROM pg_attribute a

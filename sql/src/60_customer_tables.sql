@@ -369,6 +369,12 @@ BEGIN
              GROUP BY 1, 2, 3 HAVING max(k2.customers) < small) s
      WHERE k.snapshot_id = s.snapshot_id AND k.segmentation = s.segmentation AND k.segment = s.segment;
     GET DIAGNOSTICS kpi_rows = ROW_COUNT;
+    -- and their engagement per kind
+    DELETE FROM segkpi.segment_engagement g
+     WHERE EXISTS (SELECT FROM segkpi_erased e WHERE e.snapshot_id = g.snapshot_id AND e.segmentation = g.segmentation
+                      AND e.segment = g.segment)
+       AND NOT EXISTS (SELECT FROM segkpi.segment_kpis k WHERE k.snapshot_id = g.snapshot_id
+                          AND k.segmentation = g.segmentation AND k.segment = g.segment);
     DELETE FROM segkpi.segment_models m
      USING segkpi_erased e
      WHERE m.snapshot_id = e.snapshot_id AND m.segmentation = e.segmentation

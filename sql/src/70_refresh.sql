@@ -59,8 +59,10 @@ CREATE TYPE segkpi.refresh_run AS (
     bound_spend     segkpi.bindings,
     bound_leads     segkpi.bindings,
     bound_feedback  segkpi.bindings,
+    bound_engagement segkpi.bindings,
     customers       bigint,
-    snapshot_id     bigint
+    snapshot_id     bigint,
+    comparison      text
 );
 COMMENT ON TYPE segkpi.refresh_run IS 'one refresh as its stages and the segmentation methods see it (internal)';
 COMMENT ON COLUMN segkpi.refresh_run.as_of IS 'the refresh covers everything strictly before as_of';
@@ -72,8 +74,10 @@ COMMENT ON COLUMN segkpi.refresh_run.bound_customers IS 'the checked binding of 
 COMMENT ON COLUMN segkpi.refresh_run.bound_spend IS 'the checked binding of marketing spend, NULL when unbound';
 COMMENT ON COLUMN segkpi.refresh_run.bound_leads IS 'the checked binding of leads, NULL when unbound';
 COMMENT ON COLUMN segkpi.refresh_run.bound_feedback IS 'the checked binding of feedback, NULL when unbound';
+COMMENT ON COLUMN segkpi.refresh_run.bound_engagement IS 'the checked binding of engagement events, NULL when unbound';
 COMMENT ON COLUMN segkpi.refresh_run.customers IS 'customers found by the orders stage (NULL before it)';
 COMMENT ON COLUMN segkpi.refresh_run.snapshot_id IS 'the snapshot, once the customers stage has written it (NULL before)';
+COMMENT ON COLUMN segkpi.refresh_run.comparison IS 'the comparison group (snapshots.comparison), NULL when none';
 
 ------------------------------------------------------------------------
 -- KPI pipeline: the refresh's working tables
@@ -89,15 +93,16 @@ CREATE FUNCTION segkpi.work_tables()
 AS $$
     VALUES ('segkpi_btyd', 'predict_clv', 'BG/NBD summary of every customer'),
            ('segkpi_pred', 'predict_clv', 'P(alive) and predicted CLV of every customer'),
-           ('segkpi_cust', 'orders', 'every customer: activity, its summary, acquisition, what the methods read (in_<i>)'),
+           ('segkpi_cust', 'orders', 'every customer: activity, its summary, acquisition, engagement to date (eng_*), what the methods read (in_<i>), the comparison flag (held_out)'),
            ('segkpi_fits', 'models', 'one row: the 5-bin RFM cut points (cuts) and each method''s fit (fit_<i>)'),
            ('segkpi_feat', 'segments', 'every customer: features, scores, segments (written to customer_features)'),
            ('segkpi_spend', 'sources', 'marketing spend by period, channel and target segment'),
            ('segkpi_fbs', 'sources', 'CSAT per segmentation, segment and period'),
+           ('segkpi_engs', 'sources', 'engaged customers and events per segmentation, segment, period and kind (NULL: all kinds)'),
            ('segkpi_preds', 'sources', 'mean predicted CLV and P(alive) per segmentation and segment'),
            ('segkpi_lead_groups', 'sources', 'leads counted per period and distinct attribute values'),
            ('segkpi_leads', 'sources', 'leads and conversions per segmentation, segment and period'),
-           ('segkpi_cohorts', 'kpis', 'activity roll-ups per segmentation, segment, acquisition period and channel')
+           ('segkpi_cohorts', 'kpis', 'activity roll-ups per segmentation, segment, acquisition period, channel and comparison flag')
 $$;
 COMMENT ON FUNCTION segkpi.work_tables() IS 'the working tables of segkpi.refresh: name, the stage that writes it, what it holds';
 
@@ -246,6 +251,60 @@ COMMENT ON FUNCTION segkpi.segments_sql(text[]) IS
     'the customers with their RFM scores, and the array of their segments, as SQL over segkpi_cust and segkpi_fits';
 
 ------------------------------------------------------------------------
+-- KPI pipeline: the comparison group
+------------------------------------------------------------------------
+
+-- A customer's place in [0, 1) for the hash holdout: a seeded 64-bit hash
+-- of the key's text, so the same customers are held out at every refresh
+-- and in every session, and a larger share holds out a superset.
+CREATE FUNCTION segkpi.holdout_bucket(customer_key text)
+    RETURNS float8
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (pg_catalog.hashtextextended(customer_key, 1296) & 9007199254740991)::float8 / 9007199254740992;
+COMMENT ON FUNCTION segkpi.holdout_bucket(text) IS
+    'a customer key''s place in [0, 1) for the hash holdout (seeded 64-bit hash of its text, 53 bits kept)';
+
+-- Whether a customer is in the hash holdout of settings.holdout_share: the
+-- customers a campaign must leave out, so that they stay a fair
+-- comparison group.  False when no holdout is set.
+CREATE FUNCTION segkpi.in_holdout(customer anyelement)
+    RETURNS boolean
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog
+AS $$
+    SELECT coalesce(segkpi.holdout_bucket(customer::text) < (SELECT s.holdout_share FROM segkpi.settings s), false)
+$$;
+COMMENT ON FUNCTION segkpi.in_holdout(anyelement) IS
+    'true when the customer (key in the warehouse''s type) is in the hash holdout of settings.holdout_share: leave them out of campaigns';
+
+-- The SQL of a customer's comparison flag in the orders stage (over the
+-- bound customers c and the activity summary t); the holdout share is the
+-- next value refresh appends to vals.
+CREATE FUNCTION segkpi.comparison_sql(cfg segkpi.settings, run segkpi.refresh_run, vals text[])
+    RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF cfg.comparison_attribute IS NOT NULL THEN
+        IF run.bound_customers IS NULL OR NOT cfg.comparison_attribute = ANY ((run.bound_customers).attributes) THEN
+            RAISE EXCEPTION 'settings.comparison_attribute "%" is not a bound customer attribute', cfg.comparison_attribute
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Bind it with segkpi.bind_customers(..., attributes => ...), or set it to NULL.';
+        END IF;
+        PERFORM segkpi.binding_column_type((run.bound_customers).relation, cfg.comparison_attribute,
+                                           'comparison attribute', ARRAY['boolean']);
+        RETURN format('coalesce(c.%I, false)', cfg.comparison_attribute);
+    ELSIF cfg.holdout_share IS NOT NULL THEN
+        RETURN format('segkpi.holdout_bucket(t.customer_id::text) < $3[%s]::float8', coalesce(cardinality(vals), 0) + 1);
+    END IF;
+    RETURN 'false';
+END
+$$;
+COMMENT ON FUNCTION segkpi.comparison_sql(segkpi.settings, segkpi.refresh_run, text[]) IS
+    'SQL of a customer''s comparison-group flag for the orders stage (settings.comparison_attribute or holdout_share)';
+
+------------------------------------------------------------------------
 -- KPI pipeline: refresh
 ------------------------------------------------------------------------
 
@@ -287,6 +346,7 @@ BEGIN
     run.bound_spend := segkpi.checked_binding('marketing_spend');
     run.bound_leads := segkpi.checked_binding('leads');
     run.bound_feedback := segkpi.checked_binding('feedback');
+    run.bound_engagement := segkpi.checked_binding('engagement');
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -320,6 +380,17 @@ BEGIN
         leads := leads || p.sql;
         lead_reads := lead_reads || p.reads;
     END LOOP;
+
+    -- the comparison group of before_after: a boolean customer attribute
+    -- (true: not targeted) or a hash holdout; every customer's flag is
+    -- worked out in the orders stage and rides along to the KPIs
+    inputs := inputs || format(', %s AS held_out', segkpi.comparison_sql(cfg, run, vals));
+    IF cfg.comparison_attribute IS NOT NULL THEN
+        run.comparison := format('attribute "%s"', cfg.comparison_attribute);
+    ELSIF cfg.holdout_share IS NOT NULL THEN
+        run.comparison := format('holdout %s', cfg.holdout_share);
+        vals := vals || cfg.holdout_share::text;
+    END IF;
 
     PERFORM segkpi.drop_temp_tables();
 

@@ -43,12 +43,13 @@ AS $$
 DECLARE
     bo segkpi.bindings := run.bound_orders;
     bc segkpi.bindings := run.bound_customers;
+    be segkpi.bindings := run.bound_engagement;
     ncust bigint;
 BEGIN
     EXECUTE segkpi.work_table('segkpi_cust') || format($q$
         SELECT t.customer_id, t.first_row_at, t.first_order_at, t.last_order_at, t.orders, t.refunds,
                t.revenue AS monetary, t.cost, a.acquired_at,
-               date_trunc($2, a.acquired_at)::date AS acq_period, %2$s AS channel, t.act %4$s
+               date_trunc($2, a.acquired_at)::date AS acq_period, %2$s AS channel, %7$s, t.act %4$s
           FROM (SELECT r.customer_id, r.act, (r.s).first_row_at, (r.s).first_order_at, (r.s).last_order_at,
                        (r.s).orders, (r.s).refunds, (r.s).revenue, (r.s).cost
                   FROM (SELECT k.customer_id, k.act, segkpi.activity_summary(k.act) AS s
@@ -56,7 +57,7 @@ BEGIN
                                   FROM (SELECT segkpi.activities(NULL::%5$s, $4, $5, $6, $7, $8, $2, $1) AS x) y
                                  WHERE (x).activity IS NOT NULL) k
                         OFFSET 0) r) t
-          %3$s
+          %3$s %6$s
          CROSS JOIN LATERAL (SELECT coalesce(%1$s, t.first_order_at, t.first_row_at) AS acquired_at) a$q$,
         CASE WHEN bc.columns ? 'acquired_at' THEN format('c.%I::timestamptz', bc.columns ->> 'acquired_at')
              ELSE 'NULL::timestamptz' END,
@@ -65,7 +66,20 @@ BEGIN
              ELSE format('LEFT JOIN %s c ON c.%I = t.customer_id', bc.relation, bc.columns ->> 'customer') END,
         inputs,
         (SELECT a.atttypid::regtype FROM pg_attribute a
-          WHERE a.attrelid = bo.relation AND a.attname = bo.columns ->> 'customer'))
+          WHERE a.attrelid = bo.relation AND a.attname = bo.columns ->> 'customer'),
+        -- engagement to date per customer (k-means features and rules read it)
+        CASE WHEN be IS NULL THEN ''
+             ELSE format('LEFT JOIN (SELECT e.%1$I AS customer_id, count(*) AS events, max(e.%2$I::timestamptz) AS last_at,
+                                            %3$s AS value
+                                       FROM %4$s e WHERE e.%2$I::timestamptz < $1 GROUP BY 1) g
+                                 ON g.customer_id = t.customer_id',
+                         be.columns ->> 'customer', be.columns ->> 'at',
+                         CASE WHEN be.columns ? 'value' THEN format('sum(e.%I::numeric)', be.columns ->> 'value')
+                              ELSE 'NULL::numeric' END,
+                         be.relation) END,
+        CASE WHEN be IS NULL THEN 'NULL::bigint AS eng_events, NULL::timestamptz AS eng_last_at, NULL::numeric AS eng_value'
+             ELSE format('coalesce(g.events, 0) AS eng_events, g.last_at AS eng_last_at, %s AS eng_value',
+                         CASE WHEN be.columns ? 'value' THEN 'coalesce(g.value, 0)' ELSE 'NULL::numeric' END) END)
       USING run.as_of, run.grain, vals, bo.relation, (bo.columns ->> 'customer')::name,
             (bo.columns ->> 'ordered_at')::name, (bo.columns ->> 'amount')::name, (bo.columns ->> 'cost')::name;
     GET DIAGNOSTICS ncust = ROW_COUNT;
@@ -87,10 +101,14 @@ AS $$
 DECLARE
     sid bigint;
 BEGIN
-    ANALYZE segkpi_cust (customer_id, acq_period, channel);
-    INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers, segmentations)
+    IF run.comparison IS NULL THEN
+        ANALYZE segkpi_cust (customer_id, acq_period, channel);
+    ELSE
+        ANALYZE segkpi_cust (customer_id, acq_period, channel, held_out);
+    END IF;
+    INSERT INTO segkpi.snapshots (as_of, timezone, period_grain, customers, segmentations, comparison)
     VALUES (run.as_of, current_setting('TimeZone'), run.grain, run.customers,
-            ARRAY(SELECT (s).name FROM unnest(segs) s))
+            ARRAY(SELECT (s).name FROM unnest(segs) s), run.comparison)
     RETURNING snapshot_id INTO sid;
     RETURN sid;
 END
@@ -186,6 +204,7 @@ DECLARE
     bs segkpi.bindings := run.bound_spend;
     bf segkpi.bindings := run.bound_feedback;
     bl segkpi.bindings := run.bound_leads;
+    be segkpi.bindings := run.bound_engagement;
     n integer := cardinality(leads);  -- one per segmentation
     g record;
     i integer;
@@ -233,6 +252,36 @@ BEGIN
                          bf.columns ->> 'customer', bf.columns ->> 'answered_at', bf.columns ->> 'score',
                          bf.relation) END)
       USING run.as_of, run.grain, vals;
+
+    -- engagement per segment, period and kind: events per customer, period
+    -- and kind, the same per customer and period over all kinds (kind
+    -- NULL), each joined to the customer's segments and summed per
+    -- distinct segments first (as feedback).  Events of people who are no
+    -- customers of the snapshot (no order row before as_of) do not count.
+    IF be IS NULL THEN
+        EXECUTE segkpi.work_table('segkpi_engs') || 'SELECT NULL::text AS segmentation, NULL::text AS segment,
+            NULL::date AS period, NULL::text AS kind, NULL::bigint AS engaged, NULL::bigint AS events WHERE false';
+    ELSE
+        g := segkpi.grouping_sql(n, 'a.period, a.kind', true);
+        EXECUTE segkpi.work_table('segkpi_engs') || format($q$
+            WITH cpk AS MATERIALIZED (
+                SELECT e.%4$I AS customer_id, date_trunc($2, e.%5$I::timestamptz)::date AS period,
+                       e.%6$I::text AS kind, count(*) AS events
+                  FROM %7$s e WHERE e.%5$I::timestamptz < $1 AND e.%6$I IS NOT NULL
+                 GROUP BY 1, 2, 3)
+            SELECT %1$s AS segmentation, %2$s AS segment, a.period, a.kind,
+                   sum(a.engaged)::bigint AS engaged, sum(a.events)::bigint AS events
+              FROM (SELECT f.segments, e.period, e.kind, count(*) AS engaged, sum(e.events) AS events
+                      FROM (SELECT customer_id, period, kind, events FROM cpk
+                            UNION ALL
+                            SELECT customer_id, period, NULL, sum(events) FROM cpk GROUP BY 1, 2) e
+                      JOIN segkpi_feat f USING (customer_id)
+                     GROUP BY 1, 2, 3) a
+             GROUP BY GROUPING SETS (%3$s)$q$,
+            g.segmentation, g.segment, g.sets,
+            be.columns ->> 'customer', be.columns ->> 'at', be.columns ->> 'kind', be.relation)
+          USING run.as_of, run.grain, vals;
+    END IF;
 
     -- without predictions, no scan ($4 is false)
     g := segkpi.grouping_sql(n, '', true);
@@ -334,26 +383,30 @@ CREATE FUNCTION segkpi.stage_kpis(run segkpi.refresh_run, segs segkpi.segmentati
 AS $$
 DECLARE
     n integer := coalesce(cardinality(segs), 0);
+    -- with a comparison group, its members are a cohort key too
+    cmp boolean := run.comparison IS NOT NULL;
     -- not over all customers: compute_kpis sums a segmentation's groups for "(all)"
-    g record := segkpi.grouping_sql(n, 'a.acq_period, a.channel', n = 0);
+    g record := segkpi.grouping_sql(n, 'a.acq_period, a.channel' || CASE WHEN cmp THEN ', a.held_out' ELSE '' END, n = 0);
     q record := segkpi.segments_sql(assign);
     i integer;
     defined record;
     empty text;
 BEGIN
     EXECUTE segkpi.work_table('segkpi_cohorts') || format($q$
-        SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, count(*) AS n,
+        SELECT %1$s AS segmentation, %2$s AS segment, a.acq_period, a.channel, %6$s AS held_out, count(*) AS n,
                segkpi.activity_rollup(a.act, $5) AS r
-          FROM (SELECT %4$s::text[] AS segments, x.acq_period, x.channel, x.act FROM %5$s OFFSET 0) a
+          FROM (SELECT %4$s::text[] AS segments, x.acq_period, x.channel, x.held_out, x.act FROM %5$s OFFSET 0) a
          GROUP BY GROUPING SETS (%3$s)$q$,
-        g.segmentation, g.segment, g.sets, q.segments, q.customer_rows)
+        g.segmentation, g.segment, g.sets, q.segments, q.customer_rows,
+        CASE WHEN cmp THEN 'a.held_out' ELSE 'false' END)
       USING run.as_of, run.grain, vals, (SELECT f FROM segkpi_fits f), run.period_months;
     DROP TABLE segkpi_cust;
     FOR i IN 1 .. n LOOP
         defined := segkpi.method_piece('segments', segs[i], i, run, '{}');
         PERFORM segkpi.compute_kpis(run.snapshot_id, (segs[i]).name, with_leads[i], run.grain,
                                     make_interval(months => run.period_months), run.as_of,
-                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL, defined.vals);
+                                    run.bound_feedback IS NOT NULL, run.bound_spend IS NOT NULL, defined.vals,
+                                    run.bound_engagement IS NOT NULL);
         CONTINUE WHEN defined.sql IS NULL;
         SELECT string_agg(format('"%s"', k.segment), ', ' ORDER BY k.segment) INTO empty
           FROM (SELECT k.segment FROM segkpi.segment_kpis k

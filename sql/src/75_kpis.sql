@@ -109,13 +109,34 @@ CREATE FUNCTION segkpi.kpi_csat(score_sum numeric, answers numeric)
 RETURN segkpi.kpi_ratio(score_sum, answers);
 COMMENT ON FUNCTION segkpi.kpi_csat(numeric, numeric) IS 'CSAT: sum of feedback scores / answers';
 
+CREATE FUNCTION segkpi.kpi_engagement_rate(engaged numeric, customers numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(engaged, customers);
+COMMENT ON FUNCTION segkpi.kpi_engagement_rate(numeric, numeric) IS
+    'engagement rate: members with an engagement event in the period / members';
+
+CREATE FUNCTION segkpi.kpi_events_per_engaged(events numeric, engaged numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN segkpi.kpi_ratio(events, engaged);
+COMMENT ON FUNCTION segkpi.kpi_events_per_engaged(numeric, numeric) IS
+    'events per engaged customer: engagement events / members with one';
+
+CREATE FUNCTION segkpi.kpi_segmentation_roi(gain numeric, cost numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN cost > 0 THEN segkpi.kpi_ratio(gain - cost, cost) END;
+COMMENT ON FUNCTION segkpi.kpi_segmentation_roi(numeric, numeric) IS
+    'ROI of segmentation: (gain from segmentation - cost of segmentation) / cost; NULL unless cost > 0';
+
 ------------------------------------------------------------------------
 -- KPI pipeline: KPIs per segment and period
 ------------------------------------------------------------------------
 
 CREATE FUNCTION segkpi.compute_kpis(sid bigint, segmentation text, with_leads boolean, grain text,
                                     step interval, as_of timestamptz, with_feedback boolean,
-                                    with_spend boolean, defined text[])
+                                    with_spend boolean, defined text[], with_engagement boolean)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -125,6 +146,8 @@ CREATE FUNCTION segkpi.compute_kpis(sid bigint, segmentation text, with_leads bo
 AS $$
 DECLARE
     ppy integer := CASE grain WHEN 'month' THEN 12 ELSE 4 END;
+    -- the members of the comparison group are counted apart as well
+    with_comparison boolean := (SELECT s.comparison IS NOT NULL FROM segkpi.snapshots s WHERE s.snapshot_id = sid);
 BEGIN
     -- with_feedback stays in the signature of 0.1; segkpi_fbs is simply
     -- empty when feedback is not bound, which makes csat NULL.  refresh
@@ -135,7 +158,7 @@ BEGIN
     -- roll-up.  "(all)" is the same groups once more: every customer is
     -- in exactly one of them, and everything below sums over groups.
     WITH cohorts AS MATERIALIZED (
-        SELECT s.segment, c.acq_period, c.channel, c.n, c.r
+        SELECT s.segment, c.acq_period, c.channel, c.held_out, c.n, c.r
           FROM segkpi_cohorts c
          CROSS JOIN LATERAL (VALUES (c.segment), ('(all)')) s(segment)
          WHERE c.segmentation = compute_kpis.segmentation
@@ -145,7 +168,11 @@ BEGIN
     segs AS (SELECT segment FROM cohorts UNION SELECT unnest(defined) UNION SELECT '(all)'),
     act AS (
         SELECT c.segment, p.period, sum(p.active)::bigint AS active, sum(p.retained)::bigint AS retained,
-               sum(p.orders)::bigint AS orders, sum(p.revenue) AS revenue, sum(p.cost) AS cost
+               sum(p.orders)::bigint AS orders, sum(p.revenue) AS revenue, sum(p.cost) AS cost,
+               coalesce(sum(p.active) FILTER (WHERE c.held_out), 0)::bigint AS c_active,
+               coalesce(sum(p.orders) FILTER (WHERE c.held_out), 0)::bigint AS c_orders,
+               coalesce(sum(p.revenue) FILTER (WHERE c.held_out), 0) AS c_revenue,
+               coalesce(sum(p.cost) FILTER (WHERE c.held_out), 0) AS c_cost
           FROM cohorts c, unnest(c.r) p
          GROUP BY 1, 2
     ),
@@ -174,9 +201,10 @@ BEGIN
                                       AND m.acq_period <= p.period_start
          GROUP BY 1, 2
     ),
-    acq AS (SELECT segment, acq_period, channel, n FROM cohorts),
+    acq AS (SELECT segment, acq_period, channel, held_out, n FROM cohorts),
     existing AS (
-        SELECT s.segment, p.period_start, coalesce(sum(acq.n), 0) AS customers
+        SELECT s.segment, p.period_start, coalesce(sum(acq.n), 0) AS customers,
+               coalesce(sum(acq.n) FILTER (WHERE acq.held_out), 0) AS c_customers
           FROM segs s CROSS JOIN periods p
           LEFT JOIN acq ON acq.segment = s.segment AND acq.acq_period <= p.period_start
          GROUP BY 1, 2
@@ -231,6 +259,10 @@ BEGIN
         SELECT l.segment, l.period, l.n, l.converted FROM segkpi_leads l
          WHERE l.segmentation = compute_kpis.segmentation
     ),
+    eng AS (
+        SELECT e.segment, e.period, e.engaged, e.events FROM segkpi_engs e
+         WHERE (e.segmentation = compute_kpis.segmentation OR e.segmentation IS NULL) AND e.kind IS NULL
+    ),
     fb AS (
         SELECT f.segment, f.period, f.csat, f.n FROM segkpi_fbs f
          WHERE f.segmentation = compute_kpis.segmentation OR f.segmentation IS NULL
@@ -241,7 +273,9 @@ BEGIN
     ),
     base AS (
         SELECT compute_kpis.segmentation AS segmentation, s.segment, p.period_start, p.period_end,
-               e.customers,
+               e.customers, e.c_customers,
+               coalesce(act.c_active, 0) AS c_active, coalesce(act.c_orders, 0) AS c_orders,
+               coalesce(act.c_revenue, 0) AS c_revenue, coalesce(act.c_cost, 0) AS c_cost,
                coalesce(act.active, 0) AS active,
                coalesce(new.n, 0) AS new_customers,
                coalesce(act.orders, 0) AS orders,
@@ -253,6 +287,7 @@ BEGIN
                leads.n AS leads, leads.converted AS converted,
                m.margin,
                fb.csat, coalesce(fb.n, 0) AS answers,
+               coalesce(eng.engaged, 0) AS engaged, coalesce(eng.events, 0) AS eng_events,
                CASE WHEN p.period_start = (SELECT max(period_start) FROM periods) THEN pred.clv END AS clv_pred,
                CASE WHEN p.period_start = (SELECT max(period_start) FROM periods) THEN pred.p_alive END AS p_alive
           FROM segs s CROSS JOIN periods p
@@ -264,6 +299,7 @@ BEGIN
           LEFT JOIN spend ON spend.segment = s.segment AND spend.period = p.period_start
           LEFT JOIN leads ON leads.segment = s.segment AND leads.period = p.period_start
           LEFT JOIN fb ON fb.segment = s.segment AND fb.period = p.period_start
+          LEFT JOIN eng ON eng.segment = s.segment AND eng.period = p.period_start
           LEFT JOIN pred ON pred.segment = s.segment
     ),
     ratios AS (
@@ -290,9 +326,23 @@ BEGIN
            CASE WHEN with_spend THEN segkpi.kpi_marketing_roi(r.revenue, r.cost, r.spend) END,
            r.csat, r.answers,
            r.prev_active, r.retained,
-           r.clv_pred, r.p_alive
+           r.clv_pred, r.p_alive,
+           CASE WHEN with_comparison THEN r.c_customers END, CASE WHEN with_comparison THEN r.c_active END,
+           CASE WHEN with_comparison THEN r.c_orders END, CASE WHEN with_comparison THEN r.c_revenue END,
+           CASE WHEN with_comparison THEN r.c_cost END,
+           CASE WHEN with_engagement THEN r.engaged END, CASE WHEN with_engagement THEN r.eng_events END,
+           CASE WHEN with_engagement THEN segkpi.kpi_engagement_rate(r.engaged, r.customers) END,
+           CASE WHEN with_engagement THEN segkpi.kpi_events_per_engaged(r.eng_events, r.engaged) END
       FROM ratios r;
+    -- engagement per kind, in the periods of the KPI rows
+    INSERT INTO segkpi.segment_engagement
+    SELECT sid, compute_kpis.segmentation, e.segment, e.period, e.kind, e.engaged, e.events
+      FROM segkpi_engs e
+     WHERE (e.segmentation = compute_kpis.segmentation OR e.segmentation IS NULL) AND e.kind IS NOT NULL
+       AND EXISTS (SELECT FROM segkpi.segment_kpis k
+                    WHERE k.snapshot_id = sid AND k.segmentation = compute_kpis.segmentation
+                      AND k.segment = e.segment AND k.period_start = e.period);
 END
 $$;
-COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[]) IS
+COMMENT ON FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean) IS
     'KPIs of one segmentation and snapshot for every period (used by segkpi.refresh)';

@@ -88,9 +88,12 @@ SELECT f.snapshot_id, f.segmentation, f.segment, f.period_start, f.period_end,
        round(v.roi, 4) AS roi, round(v.marketing_roi, 4) AS marketing_roi, round(v.csat, 2) AS csat,
        round(v.cltv_predicted, 2) AS cltv_predicted, round(v.p_alive, 4) AS p_alive,
        f.as_of, f.complete, f.hidden, v.previously_active, v.retained, v.feedback_answers,
-       f.last_complete
+       f.last_complete, coalesce(n.name, f.segment) AS segment_name,
+       v.engaged_customers, v.engagement_events, round(v.engagement_rate, 4) AS engagement_rate,
+       round(v.events_per_engaged, 2) AS events_per_engaged
   FROM flagged f
-  LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true;
+  LEFT JOIN LATERAL (SELECT f.* WHERE NOT f.hidden) v ON true
+  LEFT JOIN segkpi.cluster_names n ON n.segmentation = f.segmentation AND 'Cluster ' || n.cluster = f.segment;
 
 -- The latest snapshot (greatest as_of; ties: highest id): its members'
 -- KPIs in every period, back to the first (a cohort view: today's members
@@ -101,7 +104,8 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
-       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
+       c.segment_name, c.engaged_customers, c.engagement_events, c.engagement_rate, c.events_per_engaged
   FROM segkpi.kpi_cells c
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
@@ -113,7 +117,8 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
-       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
+       c.segment_name, c.engaged_customers, c.engagement_events, c.engagement_rate, c.events_per_engaged
   FROM segkpi.kpi_cells c
  WHERE c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s
                          ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
@@ -130,7 +135,8 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
        c.revenue, c.cost, c.aov, c.purchase_frequency, c.retention_rate, c.churn_rate,
        c.attributed_spend, c.cac, c.leads, c.converted_leads, c.conversion_rate,
        c.cltv_historical, c.cltv_formula, c.roi, c.marketing_roi, c.csat, c.cltv_predicted, c.p_alive,
-       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers
+       c.as_of, c.complete, c.hidden, c.previously_active, c.retained, c.feedback_answers,
+       c.segment_name, c.engaged_customers, c.engagement_events, c.engagement_rate, c.events_per_engaged
   FROM segkpi.kpi_cells c
  WHERE c.last_complete
    AND c.snapshot_id = ANY (ARRAY(
@@ -143,6 +149,40 @@ SELECT c.snapshot_id, c.segmentation, c.segment, c.period_start, c.period_end,
         CROSS JOIN LATERAL (SELECT CASE WHEN ((p.cur_start + p.step) AT TIME ZONE s.timezone) <= s.as_of
                                         THEN p.cur_start ELSE p.cur_start - p.step END AS last_start) l
         ORDER BY s.period_grain, l.last_start, s.as_of DESC, s.snapshot_id DESC));
+
+-- Engagement per kind of event, per segment and period of the latest
+-- snapshot (greatest as_of); a row is hidden when its segment's KPI row
+-- of the period is (kpi_cells), so the kinds hide with their cell.
+CREATE VIEW segkpi.engagement_by_kind WITH (security_barrier = true) AS
+SELECT e.snapshot_id, e.segmentation, e.segment, c.segment_name, e.period_start, e.kind,
+       CASE WHEN NOT c.hidden THEN e.engaged_customers END AS engaged_customers,
+       CASE WHEN NOT c.hidden THEN e.events END AS events,
+       CASE WHEN NOT c.hidden THEN round(segkpi.kpi_engagement_rate(e.engaged_customers, c.customers), 4) END
+           AS engagement_rate,
+       CASE WHEN NOT c.hidden THEN round(segkpi.kpi_events_per_engaged(e.events, e.engaged_customers), 2) END
+           AS events_per_engaged,
+       c.as_of, c.complete, c.hidden
+  FROM segkpi.segment_engagement e
+  JOIN segkpi.kpi_cells c ON c.snapshot_id = e.snapshot_id AND c.segmentation = e.segmentation
+                         AND c.segment = e.segment AND c.period_start = e.period_start
+ WHERE e.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1)
+   AND c.snapshot_id = (SELECT s.snapshot_id FROM segkpi.snapshots s ORDER BY s.as_of DESC, s.snapshot_id DESC LIMIT 1);
+COMMENT ON VIEW segkpi.engagement_by_kind IS
+    'engagement per kind of event, segment and period of the latest snapshot (greatest as_of); hidden with its segment''s small KPI cell';
+COMMENT ON COLUMN segkpi.engagement_by_kind.snapshot_id IS 'the latest snapshot';
+COMMENT ON COLUMN segkpi.engagement_by_kind.segmentation IS 'the segmentation';
+COMMENT ON COLUMN segkpi.engagement_by_kind.segment IS 'segment name, or "(all)"';
+COMMENT ON COLUMN segkpi.engagement_by_kind.segment_name IS 'the segment''s business name (segkpi.cluster_names), else the segment';
+COMMENT ON COLUMN segkpi.engagement_by_kind.period_start IS 'first day of the period';
+COMMENT ON COLUMN segkpi.engagement_by_kind.kind IS 'the kind of event';
+COMMENT ON COLUMN segkpi.engagement_by_kind.engaged_customers IS 'members with an event of this kind in the period; NULL when hidden';
+COMMENT ON COLUMN segkpi.engagement_by_kind.events IS 'events of this kind of the members in the period; NULL when hidden';
+COMMENT ON COLUMN segkpi.engagement_by_kind.engagement_rate IS 'engaged_customers / customers of the segment in the period';
+COMMENT ON COLUMN segkpi.engagement_by_kind.events_per_engaged IS 'events / engaged_customers';
+COMMENT ON COLUMN segkpi.engagement_by_kind.as_of IS 'the snapshot covers everything strictly before as_of';
+COMMENT ON COLUMN segkpi.engagement_by_kind.complete IS 'the period had ended by as_of';
+COMMENT ON COLUMN segkpi.engagement_by_kind.hidden IS 'the segment''s KPI cell of the period is hidden (small cells): figures NULL';
+GRANT SELECT ON segkpi.engagement_by_kind TO @extowner@ WITH GRANT OPTION;
 
 CREATE FUNCTION segkpi.migration(from_snapshot bigint, to_snapshot bigint)
     RETURNS TABLE (segmentation text, from_segment text, to_segment text, customers bigint)
@@ -165,46 +205,159 @@ BEGIN
 END
 $$;
 
-CREATE VIEW segkpi.before_after AS
-WITH totals AS (
-    SELECT k.*, k.period_start >= st.launch_date AS after
-      FROM segkpi.segment_kpis k, segkpi.settings st
-     WHERE st.launch_date IS NOT NULL AND k.segment = '(all)'
-       AND k.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1)
-       AND k.segmentation = (SELECT min(segmentation) FROM segkpi.segment_kpis WHERE snapshot_id = k.snapshot_id)
+-- The before/after report of segment-based marketing, per segmentation and
+-- segment of the latest snapshot (greatest as_of), its complete periods
+-- split at settings.launch_date.  The first five columns are those of
+-- 0.1 - 0.5 (which showed the "(all)" rows of one segmentation only).
+-- Every segment is its latest members in every period, before the launch
+-- too (a cohort view).  A segment hidden in any of those periods of
+-- kpi_cells (small cells) is hidden here.
+--
+-- Metrics 1 - 9 are the KPIs of all members over each side's periods
+-- (ratios of sums).  10 - 13 are per customer and period, so that a
+-- larger customer base does not read as impact: customers per period,
+-- and revenue, gross margin and orders per customer and period of the
+-- targeted members (all members when there is no comparison group).
+-- With a comparison group (settings.comparison_attribute or
+-- holdout_share), comparison_before/after are the same figures of its
+-- members and impact is the difference in differences
+-- (after - before) - (comparison_after - comparison_before); without one,
+-- impact is after - before.  14 - 16, after the launch: the gain from
+-- segmentation (impact on margin per customer and period x the targeted
+-- customer-periods after the launch), the cost of segmentation (the
+-- one-off cost + the cost per period x periods after the launch; a
+-- segment bears its share of the segmentation's customer-periods) and the
+-- ROI of segmentation, (gain - cost) / cost.
+CREATE VIEW segkpi.before_after WITH (security_barrier = true) AS
+WITH latest AS (
+    SELECT x.snapshot_id, x.as_of, x.timezone, x.comparison
+      FROM segkpi.snapshots x ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1
+),
+cells AS (
+    SELECT k.*, l.as_of, l.comparison IS NOT NULL AS with_comparison, k.period_start >= st.launch_date AS after,
+           st.segmentation_cost_once AS cost_once, st.segmentation_cost_per_period AS cost_per_period,
+           coalesce(c.hidden, true) AS hidden
+      FROM latest l
+      JOIN segkpi.segment_kpis k ON k.snapshot_id = l.snapshot_id
+     CROSS JOIN segkpi.settings st
+      LEFT JOIN segkpi.kpi_cells c
+        ON c.snapshot_id = (SELECT y.snapshot_id FROM latest y) AND c.segmentation = k.segmentation
+       AND c.segment = k.segment AND c.period_start = k.period_start
+     WHERE st.launch_date IS NOT NULL
+       AND (k.period_end::timestamp AT TIME ZONE l.timezone) <= l.as_of
 ),
 sides AS (
-    SELECT after,
-           segkpi.kpi_cac(sum(attributed_spend), sum(new_customers)) AS cac,
-           segkpi.kpi_aov(sum(revenue), sum(orders)) AS aov,
-           segkpi.kpi_retention_rate(sum(retained), sum(previously_active)) AS retention_rate,
-           segkpi.kpi_churn_rate(sum(retained), sum(previously_active)) AS churn_rate,
-           (array_agg(cltv_historical ORDER BY period_start DESC))[1] AS cltv_historical,
-           segkpi.kpi_roi(sum(revenue), sum(cost), sum(attributed_spend)) AS roi,
-           segkpi.kpi_marketing_roi(sum(revenue), sum(cost), sum(attributed_spend)) AS marketing_roi,
-           segkpi.kpi_csat(sum(csat * feedback_answers), sum(feedback_answers)) AS csat,
-           sum(revenue) / count(*) AS revenue_per_period
-      FROM totals GROUP BY after
+    SELECT c.snapshot_id, c.as_of, c.segmentation, c.segment, c.after, bool_or(c.hidden) AS hidden,
+           bool_and(c.with_comparison) AS with_comparison, count(*) AS periods,
+           max(c.cost_once) AS cost_once, max(c.cost_per_period) AS cost_per_period,
+           segkpi.kpi_cac(sum(c.attributed_spend), sum(c.new_customers)) AS cac,
+           segkpi.kpi_aov(sum(c.revenue), sum(c.orders)) AS aov,
+           segkpi.kpi_retention_rate(sum(c.retained), sum(c.previously_active)) AS retention_rate,
+           segkpi.kpi_churn_rate(sum(c.retained), sum(c.previously_active)) AS churn_rate,
+           (array_agg(c.cltv_historical ORDER BY c.period_start DESC))[1] AS cltv_historical,
+           segkpi.kpi_roi(sum(c.revenue), sum(c.cost), sum(c.attributed_spend)) AS roi,
+           segkpi.kpi_marketing_roi(sum(c.revenue), sum(c.cost), sum(c.attributed_spend)) AS marketing_roi,
+           segkpi.kpi_csat(sum(c.csat * c.feedback_answers), sum(c.feedback_answers)) AS csat,
+           sum(c.revenue) / count(*) AS revenue_per_period,
+           sum(c.customers) AS cust_periods,
+           sum(c.customers - coalesce(c.comparison_customers, 0)) AS t_cust_periods,
+           sum(c.revenue - coalesce(c.comparison_revenue, 0)) AS t_revenue,
+           sum(c.cost - coalesce(c.comparison_cost, 0)) AS t_cost,
+           sum(c.orders - coalesce(c.comparison_orders, 0)) AS t_orders,
+           sum(c.comparison_customers) AS c_cust_periods, sum(c.comparison_revenue) AS c_revenue,
+           sum(c.comparison_cost) AS c_cost, sum(c.comparison_orders) AS c_orders
+      FROM cells c
+     GROUP BY c.snapshot_id, c.as_of, c.segmentation, c.segment, c.after
 ),
 metrics AS (
-    SELECT m.ord, m.metric, s.after, m.value
+    SELECT s.snapshot_id, s.as_of, s.segmentation, s.segment, s.after, s.hidden, s.with_comparison, s.periods,
+           m.ord, m.metric, m.value, m.comparison
       FROM sides s,
-           LATERAL (VALUES (1, 'CAC', s.cac), (2, 'AOV', s.aov), (3, 'retention rate', s.retention_rate),
-                           (4, 'churn rate', s.churn_rate), (5, 'CLTV (historical)', s.cltv_historical),
-                           (6, 'ROI', s.roi), (7, 'marketing ROI', s.marketing_roi), (8, 'CSAT', s.csat),
-                           (9, 'revenue per period', s.revenue_per_period)) m(ord, metric, value)
+           LATERAL (VALUES (1, 'CAC', s.cac, NULL::numeric), (2, 'AOV', s.aov, NULL), (3, 'retention rate', s.retention_rate, NULL),
+                           (4, 'churn rate', s.churn_rate, NULL), (5, 'CLTV (historical)', s.cltv_historical, NULL),
+                           (6, 'ROI', s.roi, NULL), (7, 'marketing ROI', s.marketing_roi, NULL), (8, 'CSAT', s.csat, NULL),
+                           (9, 'revenue per period', s.revenue_per_period, NULL),
+                           (10, 'customers per period', s.cust_periods::numeric / s.periods, NULL),
+                           (11, 'revenue per customer per period', segkpi.kpi_ratio(s.t_revenue, s.t_cust_periods),
+                                segkpi.kpi_ratio(s.c_revenue, s.c_cust_periods)),
+                           (12, 'margin per customer per period', segkpi.kpi_ratio(s.t_revenue - s.t_cost, s.t_cust_periods),
+                                segkpi.kpi_ratio(s.c_revenue - s.c_cost, s.c_cust_periods)),
+                           (13, 'orders per customer per period', segkpi.kpi_ratio(s.t_orders, s.t_cust_periods),
+                                segkpi.kpi_ratio(s.c_orders, s.c_cust_periods))) m(ord, metric, value, comparison)
+),
+paired AS (
+    SELECT a.snapshot_id, a.as_of, a.segmentation, a.segment, a.ord, a.metric, b.periods AS periods_before,
+           a.periods AS periods_after, a.hidden OR b.hidden AS hidden, a.with_comparison,
+           b.value AS before_value, a.value AS after_value, b.comparison AS comparison_before,
+           a.comparison AS comparison_after,
+           CASE WHEN a.ord >= 11 THEN a.value - b.value - CASE WHEN a.with_comparison THEN a.comparison - b.comparison ELSE 0 END
+           END AS impact
+      FROM metrics b JOIN metrics a
+        ON a.segmentation = b.segmentation AND a.segment = b.segment AND a.ord = b.ord AND a.after AND NOT b.after
+),
+-- the gain on margin, the cost of segmenting and their ROI, per segment
+roi AS (
+    SELECT p.*, s.t_cust_periods * p.impact AS gain,
+           (s.cost_once + s.cost_per_period * s.periods)
+           * CASE WHEN p.segment = '(all)' THEN 1
+                  ELSE segkpi.kpi_share(s.cust_periods, (SELECT t.cust_periods FROM sides t
+                                                          WHERE t.segmentation = s.segmentation AND t.segment = '(all)'
+                                                            AND t.after)) END AS seg_cost
+      FROM paired p JOIN sides s ON s.segmentation = p.segmentation AND s.segment = p.segment AND s.after
+     WHERE p.ord = 12
+),
+report AS (
+    SELECT p.snapshot_id, p.as_of, p.segmentation, p.segment, p.ord, p.metric, p.periods_before, p.periods_after,
+           p.hidden, CASE WHEN p.ord >= 11 AND p.with_comparison THEN 'targeted members' ELSE 'all members' END AS population,
+           p.before_value, p.after_value, p.comparison_before, p.comparison_after, p.impact
+      FROM paired p
+    UNION ALL
+    SELECT r.snapshot_id, r.as_of, r.segmentation, r.segment, r.ord + x.d, x.metric, r.periods_before, r.periods_after,
+           r.hidden, CASE WHEN r.with_comparison THEN 'targeted members' ELSE 'all members' END,
+           NULL, x.value, NULL, NULL, NULL
+      FROM roi r,
+           LATERAL (VALUES (2, 'gain from segmentation', r.gain), (3, 'cost of segmentation', r.seg_cost),
+                           (4, 'ROI of segmentation', segkpi.kpi_segmentation_roi(r.gain, r.seg_cost))) x(d, metric, value)
 )
-SELECT b.metric, round(b.value, 4) AS before_segmentation, round(a.value, 4) AS after_segmentation,
-       round(a.value - b.value, 4) AS change,
-       round(100 * (a.value - b.value) / nullif(abs(b.value), 0), 1) AS impact_percent
-  FROM metrics b JOIN metrics a ON a.ord = b.ord AND a.after AND NOT b.after
- ORDER BY b.ord;
+SELECT r.metric,
+       CASE WHEN NOT r.hidden THEN round(r.before_value, 4) END AS before_segmentation,
+       CASE WHEN NOT r.hidden THEN round(r.after_value, 4) END AS after_segmentation,
+       CASE WHEN NOT r.hidden THEN round(r.after_value - r.before_value, 4) END AS change,
+       CASE WHEN NOT r.hidden THEN round(100 * (r.after_value - r.before_value) / nullif(abs(r.before_value), 0), 1) END
+           AS impact_percent,
+       r.segmentation, r.segment, coalesce(n.name, r.segment) AS segment_name, r.population,
+       CASE WHEN NOT r.hidden THEN round(r.comparison_before, 4) END AS comparison_before,
+       CASE WHEN NOT r.hidden THEN round(r.comparison_after, 4) END AS comparison_after,
+       CASE WHEN NOT r.hidden THEN round(r.impact, 4) END AS impact,
+       r.periods_before, r.periods_after, r.snapshot_id, r.as_of, r.hidden
+  FROM report r
+  LEFT JOIN segkpi.cluster_names n ON n.segmentation = r.segmentation AND 'Cluster ' || n.cluster = r.segment
+ ORDER BY r.segmentation, r.segment, r.ord;
+COMMENT ON VIEW segkpi.before_after IS
+    'before/after segment-based marketing (settings.launch_date) per segmentation and segment of the latest snapshot, complete periods: KPIs, per-customer figures against an optional comparison group, and the ROI of segmentation';
+COMMENT ON COLUMN segkpi.before_after.metric IS 'the figure: the KPIs (CAC .. revenue per period), per-customer figures, gain, cost and ROI of segmentation';
+COMMENT ON COLUMN segkpi.before_after.before_segmentation IS 'value over the complete periods before settings.launch_date (ratios of sums; CLTV at the last period)';
+COMMENT ON COLUMN segkpi.before_after.after_segmentation IS 'value over the complete periods from settings.launch_date on (gain, cost and ROI of segmentation: this column only)';
+COMMENT ON COLUMN segkpi.before_after.change IS 'after - before';
+COMMENT ON COLUMN segkpi.before_after.impact_percent IS '100 x change / |before|';
+COMMENT ON COLUMN segkpi.before_after.segmentation IS 'the segmentation';
+COMMENT ON COLUMN segkpi.before_after.segment IS 'the segment (its latest members, before the launch too), or (all)';
+COMMENT ON COLUMN segkpi.before_after.segment_name IS 'the segment''s business name (segkpi.cluster_names), else the segment';
+COMMENT ON COLUMN segkpi.before_after.population IS 'whose figures before/after are: all members, or the targeted ones (members not in the comparison group)';
+COMMENT ON COLUMN segkpi.before_after.comparison_before IS 'per-customer figures: the comparison group''s value before the launch (NULL without one)';
+COMMENT ON COLUMN segkpi.before_after.comparison_after IS 'per-customer figures: the comparison group''s value after the launch';
+COMMENT ON COLUMN segkpi.before_after.impact IS
+    'per-customer figures: (after - before) - (comparison_after - comparison_before) with a comparison group, else after - before';
+COMMENT ON COLUMN segkpi.before_after.periods_before IS 'complete periods before the launch';
+COMMENT ON COLUMN segkpi.before_after.periods_after IS 'complete periods from the launch on';
+COMMENT ON COLUMN segkpi.before_after.snapshot_id IS 'the latest snapshot (greatest as_of)';
+COMMENT ON COLUMN segkpi.before_after.as_of IS 'its as_of';
+COMMENT ON COLUMN segkpi.before_after.hidden IS 'the segment is a small cell (or hidden with one) in a period: its figures are NULL';
 
 COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
 COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';
 COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the latest snapshot (greatest as_of) in its last complete period; small cells hidden';
 COMMENT ON VIEW segkpi.kpi_history IS 'point-in-time history for trends: each period as the latest snapshot that had just completed it saw it, with its own members; small cells hidden';
-COMMENT ON VIEW segkpi.before_after IS 'KPIs before and after settings.launch_date, over all customers: the before/after segmentation report';
 -- The KPI views show the columns of segment_kpis (ratios rounded): same comments.
 DO $$
 DECLARE
@@ -237,11 +390,11 @@ COMMENT ON COLUMN segkpi.kpi_history.as_of IS 'the snapshot covers everything st
 COMMENT ON COLUMN segkpi.kpi_history.complete IS 'the period had ended by as_of (period_end <= as_of in the snapshot''s time zone); false: figures to date';
 COMMENT ON COLUMN segkpi.kpi_history.hidden IS 'small cell (or hidden with one): every measure is NULL (settings.min_segment_size)';
 COMMENT ON COLUMN segkpi.kpi_cells.last_complete IS 'the last complete period of its snapshot';
-COMMENT ON COLUMN segkpi.before_after.metric IS 'KPI over all customers';
-COMMENT ON COLUMN segkpi.before_after.before_segmentation IS 'value over the periods before settings.launch_date (ratios of sums; CLTV at the last period)';
-COMMENT ON COLUMN segkpi.before_after.after_segmentation IS 'value over the periods from settings.launch_date on';
-COMMENT ON COLUMN segkpi.before_after.change IS 'after - before';
-COMMENT ON COLUMN segkpi.before_after.impact_percent IS '100 x change / |before|';
+COMMENT ON COLUMN segkpi.kpi_cells.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+COMMENT ON COLUMN segkpi.kpi_trends.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+COMMENT ON COLUMN segkpi.kpi_latest.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+COMMENT ON COLUMN segkpi.kpi_history.segment_name IS 'the segment''s business name: segkpi.cluster_names for a k-means cluster, else the segment';
+-- (the engagement columns of the KPI views have the comments of segment_kpis, set above)
 COMMENT ON SEQUENCE segkpi.snapshots_snapshot_id_seq IS 'numbers snapshots';
 -- SELECT lets the owner's pg_dump read the sequence, UPDATE lets the
 -- restore set it (the dump restores snapshot ids: refresh continues after them)
@@ -264,7 +417,8 @@ GRANT EXECUTE ON FUNCTION segkpi.erase_customer(anyelement), segkpi.refresh(time
 CREATE VIEW segkpi.cluster_profiles WITH (security_barrier = true) AS
 WITH clusters AS (
     SELECT m.snapshot_id, s.as_of, m.segmentation, m.features, c.cluster, c.size, c.centroid, c.wcss,
-           st.min_segment_size AS k, c.size BETWEEN 1 AND st.min_segment_size - 1 AS small
+           st.min_segment_size AS k, c.size BETWEEN 1 AND st.min_segment_size - 1 AS small,
+           m.matched_to, m.match_note, m.drift[c.cluster] AS drift
       FROM segkpi.segment_models m
       JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
      CROSS JOIN segkpi.settings st
@@ -294,8 +448,12 @@ SELECT f.snapshot_id, f.segmentation, 'Cluster ' || f.cluster AS segment,
        CASE WHEN NOT f.hidden THEN (SELECT jsonb_object_agg(u.feature, round(u.value::numeric, 4))
                                       FROM unnest(f.features, f.centroid) AS u(feature, value)) END AS centroid,
        CASE WHEN NOT f.hidden THEN round(f.wcss::numeric, 4) END AS wcss,
-       f.as_of, f.hidden
-  FROM flagged f;
+       f.as_of, f.hidden,
+       coalesce(n.name, 'Cluster ' || f.cluster) AS name,
+       f.matched_to IS NOT NULL AS matched, f.match_note,
+       CASE WHEN NOT f.hidden THEN round(f.drift::numeric, 4) END AS drift
+  FROM flagged f
+  LEFT JOIN segkpi.cluster_names n ON n.segmentation = f.segmentation AND n.cluster = f.cluster;
 COMMENT ON VIEW segkpi.cluster_profiles IS
     'k-means clusters of the latest snapshot (greatest as_of) in original feature units, so a person can name them; small clusters hidden';
 COMMENT ON COLUMN segkpi.cluster_profiles.snapshot_id IS 'the snapshot';
@@ -306,4 +464,10 @@ COMMENT ON COLUMN segkpi.cluster_profiles.centroid IS 'feature -> centroid value
 COMMENT ON COLUMN segkpi.cluster_profiles.wcss IS 'within-cluster sum of squares (transformed space)';
 COMMENT ON COLUMN segkpi.cluster_profiles.as_of IS 'as_of of the snapshot';
 COMMENT ON COLUMN segkpi.cluster_profiles.hidden IS 'a small cluster, or one hidden with it (settings.min_segment_size): its figures are NULL';
+COMMENT ON COLUMN segkpi.cluster_profiles.name IS 'the cluster''s business name (segkpi.cluster_names), else its segment';
+COMMENT ON COLUMN segkpi.cluster_profiles.matched IS
+    'true when the clusters were matched to the previous model (Cluster n is the same group as there); false: numbered afresh, see match_note';
+COMMENT ON COLUMN segkpi.cluster_profiles.match_note IS 'matched, or why not: no earlier model, features changed, transform changed, k changed';
+COMMENT ON COLUMN segkpi.cluster_profiles.drift IS
+    'distance the centroid moved since the matched model (transformed space; NULL when not matched or hidden)';
 GRANT SELECT ON segkpi.cluster_profiles TO @extowner@ WITH GRANT OPTION;

@@ -14,7 +14,7 @@ BEGIN ATOMIC
       FROM pg_class c
      WHERE c.relnamespace = 'segkpi'::regnamespace AND c.relkind = 'v'
        AND c.relname = ANY (ARRAY['kpi_latest', 'kpi_trends', 'kpi_history', 'before_after', 'cluster_profiles',
-                                  'rfm_grid', 'segment_migration']::name[])
+                                  'rfm_grid', 'segment_migration', 'engagement_by_kind']::name[])
      ORDER BY c.relname;
 END;
 COMMENT ON FUNCTION segkpi.dashboard_views() IS

@@ -2755,3 +2755,253 @@ sk_km_score(const sk_km_model *model, const double *x, size_t n,
 	out->silhouette_n = s;
 	return silhouette(model, n, s, seed, &ws, &out->silhouette, tick);
 }
+
+/* ---------------------------------------------------------------------
+ * Matching the clusters of two models
+ * ---------------------------------------------------------------------
+ *
+ * The workspace holds the k x k cost matrix, then the method's scratch:
+ * row and column potentials, the slack of each column, and per column the
+ * row it is paired with, the column before it on the augmenting path and
+ * whether the current search has reached it.  Index 0 of the per-column
+ * arrays is a virtual column the search starts from (1-based otherwise).
+ */
+
+typedef struct match_ws
+{
+	double	   *cost;			/* [k * k]: row = model cluster, column = ref cluster */
+	double	   *pot_row;		/* [k + 1] */
+	double	   *pot_col;		/* [k + 1] */
+	double	   *slack;			/* [k + 1] */
+	int		   *row_of;			/* [k + 1]: row paired with column c, 0 if none */
+	int		   *prev_col;		/* [k + 1] */
+	unsigned char *reached;		/* [k + 1] */
+} match_ws;
+
+static int
+match_layout(int k, char *base, match_ws *ws, size_t *bytes)
+{
+	size_t		kk,
+				n1 = (size_t) k + 1,
+				off = 0,
+				part;
+
+	if (!sk_size_mul((size_t) k, (size_t) k, &kk) || !sk_size_mul(kk, sizeof(double), &part))
+		return 0;
+	if (ws != NULL)
+		ws->cost = (double *) (base + off);
+	off += part;
+	if (ws != NULL)
+	{
+		ws->pot_row = (double *) (base + off);
+		ws->pot_col = ws->pot_row + n1;
+		ws->slack = ws->pot_col + n1;
+	}
+	off += 3 * n1 * sizeof(double);
+	if (ws != NULL)
+	{
+		ws->row_of = (int *) (base + off);
+		ws->prev_col = ws->row_of + n1;
+	}
+	off += 2 * n1 * sizeof(int);
+	if (ws != NULL)
+		ws->reached = (unsigned char *) (base + off);
+	off += n1;
+	*bytes = off;
+	return 1;
+}
+
+sk_status
+sk_km_match_work_size(int k, size_t *bytes)
+{
+	if (bytes == NULL || k < 1 || k > SK_KM_MAX_K)
+		return k > SK_KM_MAX_K ? SK_ELIMIT : SK_EINVAL;
+	return match_layout(k, NULL, NULL, bytes) ? SK_OK : SK_EOVERFLOW;
+}
+
+/*
+ * Least-cost perfect pairing of the rows and columns of ws->cost
+ * (shortest augmenting paths with potentials).  Rows are added one at a
+ * time; each search grows a tree of reached columns along the least
+ * reduced cost (cost - row potential - column potential, never negative)
+ * until it reaches a free column, then flips the path.  On return
+ * ws->row_of[c] (1-based) is the row paired with column c.
+ */
+static sk_status
+hungarian(int k, match_ws *ws, const sk_tick *tick)
+{
+	int			row,
+				c;
+
+	for (c = 0; c <= k; c++)
+	{
+		ws->pot_row[c] = 0.0;
+		ws->pot_col[c] = 0.0;
+		ws->row_of[c] = 0;
+		ws->prev_col[c] = 0;
+	}
+	for (row = 1; row <= k; row++)
+	{
+		int			col = 0;	/* the virtual column holding the new row */
+
+		if (sk_tick_stop(tick))
+			return SK_ECANCEL;
+		ws->row_of[0] = row;
+		for (c = 0; c <= k; c++)
+		{
+			ws->slack[c] = HUGE_VAL;
+			ws->reached[c] = 0;
+		}
+		do
+		{
+			int			r = ws->row_of[col];
+			int			next = 0;
+			double		step = HUGE_VAL;
+
+			ws->reached[col] = 1;
+			for (c = 1; c <= k; c++)
+			{
+				double		reduced;
+
+				if (ws->reached[c])
+					continue;
+				reduced = ws->cost[(size_t) (r - 1) * k + (c - 1)] - ws->pot_row[r] - ws->pot_col[c];
+				if (reduced < ws->slack[c])
+				{
+					ws->slack[c] = reduced;
+					ws->prev_col[c] = col;
+				}
+				if (ws->slack[c] < step)
+				{
+					step = ws->slack[c];
+					next = c;
+				}
+			}
+			/* shift the potentials so the cheapest edge out becomes tight */
+			for (c = 0; c <= k; c++)
+			{
+				if (ws->reached[c])
+				{
+					ws->pot_row[ws->row_of[c]] += step;
+					ws->pot_col[c] -= step;
+				}
+				else
+					ws->slack[c] -= step;
+			}
+			col = next;
+		} while (ws->row_of[col] != 0);
+		/* flip the path back to the virtual column */
+		do
+		{
+			int			before = ws->prev_col[col];
+
+			ws->row_of[col] = ws->row_of[before];
+			col = before;
+		} while (col != 0);
+	}
+	return SK_OK;
+}
+
+sk_status
+sk_km_match(const sk_km_model *model, const sk_km_model *ref, void *work,
+			size_t work_bytes, int *to_ref, double *dist2, const sk_tick *tick)
+{
+	match_ws	ws = {0};
+	size_t		need;
+	int			k,
+				dim,
+				i,
+				j,
+				f;
+	sk_status	st;
+
+	if (!model_ok(model) || !model_ok(ref) || work == NULL || to_ref == NULL ||
+		((uintptr_t) work % sizeof(double)) != 0)
+		return SK_EINVAL;
+	k = model->k;
+	dim = model->dim;
+	if (ref->k != k || ref->dim != dim || ref->transform != model->transform)
+		return SK_EINVAL;
+	st = sk_km_match_work_size(k, &need);
+	if (st != SK_OK)
+		return st;
+	if (work_bytes < need)
+		return SK_EINVAL;
+	match_layout(k, (char *) work, &ws, &need);
+
+	for (i = 0; i < k; i++)
+	{
+		const double *a = model->centroids + (size_t) i * dim;
+
+		if (sk_tick_stop(tick))
+			return SK_ECANCEL;
+		for (j = 0; j < k; j++)
+		{
+			const double *b = ref->centroids + (size_t) j * dim;
+			double		d2 = 0.0;
+
+			for (f = 0; f < dim; f++)
+			{
+				/* ref's centroid in the space before scaling (the logs for
+				 * log_zscore), then in model's scaled space */
+				double		pre = ref->transform == SK_KM_NONE ? b[f] : b[f] * ref->scale[f] + ref->shift[f];
+				double		z = model->transform == SK_KM_NONE ? pre : (pre - model->shift[f]) / model->scale[f];
+				double		d = a[f] - z;
+
+				d2 += d * d;
+			}
+			if (!isfinite(d2))
+				return SK_EOVERFLOW;
+			ws.cost[(size_t) i * k + j] = d2;
+		}
+	}
+	st = hungarian(k, &ws, tick);
+	if (st != SK_OK)
+		return st;
+	for (j = 1; j <= k; j++)
+	{
+		int			i0 = ws.row_of[j] - 1;
+
+		to_ref[i0] = j - 1;
+		if (dist2 != NULL)
+			dist2[i0] = ws.cost[(size_t) i0 * k + (j - 1)];
+	}
+	return SK_OK;
+}
+
+sk_status
+sk_km_relabel(const sk_km_model *src, const int *label, sk_km_model *dst)
+{
+	int			k,
+				dim,
+				j;
+	uint64_t	seen[(SK_KM_MAX_K + 63) / 64];
+
+	if (!model_ok(src) || dst == NULL || label == NULL || dst->centroids == NULL ||
+		dst->k != src->k || dst->dim != src->dim || dst == src)
+		return SK_EINVAL;
+	k = src->k;
+	dim = src->dim;
+	memset(seen, 0, sizeof(seen));
+	for (j = 0; j < k; j++)
+	{
+		if (label[j] < 0 || label[j] >= k || (seen[label[j] / 64] >> (label[j] % 64)) & 1)
+			return SK_EINVAL;
+		seen[label[j] / 64] |= (uint64_t) 1 << (label[j] % 64);
+	}
+	dst->transform = src->transform;
+	dst->iterations = src->iterations;
+	dst->converged = src->converged;
+	dst->n = src->n;
+	dst->inertia = src->inertia;
+	memcpy(dst->shift, src->shift, sizeof(double) * dim);
+	memcpy(dst->scale, src->scale, sizeof(double) * dim);
+	for (j = 0; j < k; j++)
+	{
+		memcpy(dst->centroids + (size_t) label[j] * dim, src->centroids + (size_t) j * dim,
+			   sizeof(double) * dim);
+		dst->sizes[label[j]] = src->sizes[j];
+		dst->wcss[label[j]] = src->wcss[j];
+	}
+	return SK_OK;
+}

@@ -342,4 +342,43 @@ extern sk_status sk_km_score(const sk_km_model *model, const double *x,
 							 void *work, size_t work_bytes,
 							 sk_km_scores *out, const sk_tick *tick);
 
+/* ---------------------------------------------------------------------
+ * Matching the clusters of two models
+ * ---------------------------------------------------------------------
+ *
+ * A refit numbers its clusters in the order k-means++ happened to seed
+ * them, so the same groups come out under other numbers.  sk_km_match()
+ * pairs each cluster of model with one cluster of ref, one to one, so
+ * that the sum of the squared distances between paired centroids is the
+ * least possible (an exact assignment, the Hungarian method, O(k^3)).
+ * Distances are taken in model's transformed space: ref's centroids are
+ * mapped back through ref's transform and forward through model's, which
+ * needs no exponentials when both use the same transform (they must).
+ * Ties go to the lower-numbered pairing the method reaches first; the
+ * result depends only on the two models.
+ */
+
+/* Workspace of sk_km_match() for k clusters: k*k costs and k-sized scratch. */
+extern sk_status sk_km_match_work_size(int k, size_t *bytes);
+
+/*
+ * Pair model's clusters with ref's: to_ref[j] (0-based) gets the cluster
+ * of ref paired with cluster j of model, dist2[j] (may be NULL) their
+ * squared centroid distance in model's transformed space.  SK_EINVAL when
+ * k, dim or transform differ, or work is too small; SK_ECANCEL when tick
+ * asks to stop.
+ */
+extern sk_status sk_km_match(const sk_km_model *model, const sk_km_model *ref,
+							 void *work, size_t work_bytes, int *to_ref,
+							 double *dist2, const sk_tick *tick);
+
+/*
+ * Copy src into dst (bound for the same k and dim) with its clusters
+ * renumbered: cluster j of src becomes cluster label[j] (0-based) of dst.
+ * label must be a permutation of 0..k-1, else SK_EINVAL.  Only names
+ * change: the rows nearest to each centroid are the same.
+ */
+extern sk_status sk_km_relabel(const sk_km_model *src, const int *label,
+							   sk_km_model *dst);
+
 #endif							/* SK_KMEANS_H */

@@ -45,6 +45,8 @@ PG_FUNCTION_INFO_V1(segkpi_kmeans_iterations);
 PG_FUNCTION_INFO_V1(segkpi_kmeans_converged);
 PG_FUNCTION_INFO_V1(segkpi_kmeans_transform);
 PG_FUNCTION_INFO_V1(segkpi_kmeans_centroids);
+PG_FUNCTION_INFO_V1(segkpi_kmeans_match);
+PG_FUNCTION_INFO_V1(segkpi_kmeans_relabel);
 
 /* ---- feature arrays ------------------------------------------------ */
 
@@ -406,4 +408,93 @@ segkpi_kmeans_centroids(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* ---- matching the clusters of two models --------------------------- */
+
+/* Decode a model argument (storage form: corrupt data is 22P02/XX001). */
+static void
+model_arg(FunctionCallInfo fcinfo, int argno, sk_km_model *m)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(argno));
+
+	segkpi_km_model_decode(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), m, false);
+}
+
+/*
+ * One row per cluster of model: the cluster of reference paired with it
+ * by the least total squared centroid distance, and their distance in
+ * model's transformed space.
+ */
+Datum
+segkpi_kmeans_match(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	sk_km_model m,
+				ref;
+	size_t		bytes;
+	void	   *work;
+	int		   *to_ref;
+	double	   *d2;
+	int			j;
+
+	InitMaterializedSRF(fcinfo, 0);
+	model_arg(fcinfo, 0, &m);
+	model_arg(fcinfo, 1, &ref);
+	if (m.k != ref.k || m.dim != ref.dim || m.transform != ref.transform)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kmeans_match: the models differ in %s",
+						m.k != ref.k ? "k" : m.dim != ref.dim ? "the number of features" : "transform"),
+				 errdetail("model has k = %d, %d features, transform %s; reference has k = %d, %d features, transform %s.",
+						   m.k, m.dim, sk_km_transform_name(m.transform),
+						   ref.k, ref.dim, sk_km_transform_name(ref.transform))));
+	segkpi_check_status(sk_km_match_work_size(m.k, &bytes), "kmeans_match");
+	work = palloc(bytes);
+	to_ref = palloc(sizeof(int) * m.k);
+	d2 = palloc(sizeof(double) * m.k);
+	segkpi_check_status(sk_km_match(&m, &ref, work, bytes, to_ref, d2, &segkpi_interrupt_tick),
+						"kmeans_match");
+	for (j = 0; j < m.k; j++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(j + 1);
+		values[1] = Int32GetDatum(to_ref[j] + 1);
+		values[2] = Float8GetDatum(sqrt(d2[j]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* The model with cluster j renamed labels[j] (1-based, a permutation of 1..k). */
+Datum
+segkpi_kmeans_relabel(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+	sk_km_model m,
+				out;
+	size_t		bytes;
+	int		   *label;
+	int32	   *elems;
+	int			j;
+
+	model_arg(fcinfo, 0, &m);
+	if (ARR_ELEMTYPE(a) != INT4OID || ARR_NDIM(a) != 1 || array_contains_nulls(a) ||
+		ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != m.k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kmeans_relabel: labels must be a one-dimensional integer array of k = %d elements without NULLs", m.k)));
+	elems = (int32 *) ARR_DATA_PTR(a);
+	label = palloc(sizeof(int) * m.k);
+	for (j = 0; j < m.k; j++)
+		label[j] = elems[j] - 1;
+	segkpi_check_status(sk_km_model_size(m.k, m.dim, &bytes), "kmeans_relabel");
+	segkpi_check_status(sk_km_model_bind(&out, m.k, m.dim, palloc(bytes), bytes), "kmeans_relabel");
+	if (sk_km_relabel(&m, label, &out) != SK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kmeans_relabel: labels must hold each of 1 .. %d once", m.k)));
+	PG_RETURN_POINTER(segkpi_km_model_to_datum(&out));
 }

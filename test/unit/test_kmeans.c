@@ -1267,6 +1267,135 @@ test_text_byte_flips(void)
 	free(t);
 }
 
+/* A 1-feature model of k clusters bound by hand. */
+static void
+hand_model1(owned_model *om, int k, sk_km_transform t, double shift, double scale,
+		   const double *centroids)
+{
+	int			j;
+
+	model_new(om, k, 1);
+	om->m.transform = t;
+	om->m.iterations = 1;
+	om->m.converged = 1;
+	om->m.shift[0] = shift;
+	om->m.scale[0] = scale;
+	om->m.n = 0;
+	for (j = 0; j < k; j++)
+	{
+		om->m.centroids[j] = centroids[j];
+		om->m.sizes[j] = (uint64_t) (j + 1);
+		om->m.wcss[j] = (double) j;
+		om->m.n += (uint64_t) (j + 1);
+		om->m.inertia += (double) j;
+	}
+}
+
+static sk_status
+match(const sk_km_model *m, const sk_km_model *ref, int *to_ref, double *d2)
+{
+	size_t		bytes;
+	void	   *work;
+	sk_status	st = sk_km_match_work_size(m->k, &bytes);
+
+	if (st != SK_OK)
+		return st;
+	work = malloc(bytes);
+	st = sk_km_match(m, ref, work, bytes, to_ref, d2, NULL);
+	free(work);
+	return st;
+}
+
+/*
+ * Centroids {0, 2} against {1.9, 4}: the greedy pairing takes the closest
+ * pair first (2 - 1.9, 0.01) and is left with 0 - 4 (16): 16.01 in all.
+ * The least total pairs 0 - 1.9 (3.61) and 2 - 4 (4): 7.61.
+ */
+static void
+test_match_least_total(void)
+{
+	double		a[] = {0, 2},
+				b[] = {1.9, 4};
+	owned_model m,
+				r;
+	int			to[2];
+	double		d2[2];
+
+	hand_model1(&m, 2, SK_KM_NONE, 0, 1, a);
+	hand_model1(&r, 2, SK_KM_NONE, 0, 1, b);
+	CHECK_EQ_INT(match(&m.m, &r.m, to, d2), SK_OK);
+	CHECK_EQ_INT(to[0], 0);
+	CHECK_EQ_INT(to[1], 1);
+	CHECK_NEAR(d2[0], 3.61, 1e-12);
+	CHECK_NEAR(d2[1], 4.0, 1e-12);
+	model_free(&m);
+	model_free(&r);
+}
+
+/*
+ * Three groups refitted under other numbers: {0, 10, 20} against
+ * {19, 1, 11} pairs 0 - 1 (ref 2nd), 10 - 11 (ref 3rd), 20 - 19 (ref 1st).
+ * In z-score space with different shifts and scales: ref's z = -5 with
+ * shift 10, scale 2 is x = 0, which is model's z = 0 (shift 0, scale 1).
+ */
+static void
+test_match_permutation(void)
+{
+	double		a[] = {0, 10, 20},
+				b[] = {19, 1, 11},
+				bz[] = {4.5, -5, 0.5};	/* x = 19, 0, 11 with shift 10, scale 2 */
+	owned_model m,
+				r,
+				rz,
+				mz,
+				out;
+	int			to[3];
+	double		d2[3];
+	int			label[3];
+
+	hand_model1(&m, 3, SK_KM_NONE, 0, 1, a);
+	hand_model1(&r, 3, SK_KM_NONE, 0, 1, b);
+	CHECK_EQ_INT(match(&m.m, &r.m, to, d2), SK_OK);
+	CHECK_EQ_INT(to[0], 1);
+	CHECK_EQ_INT(to[1], 2);
+	CHECK_EQ_INT(to[2], 0);
+	CHECK_NEAR(d2[0] + d2[1] + d2[2], 3.0, 1e-12);
+
+	hand_model1(&mz, 3, SK_KM_ZSCORE, 0, 1, a);
+	hand_model1(&rz, 3, SK_KM_ZSCORE, 10, 2, bz);
+	CHECK_EQ_INT(match(&mz.m, &rz.m, to, d2), SK_OK);
+	CHECK_EQ_INT(to[0], 1);
+	CHECK_EQ_INT(to[1], 2);
+	CHECK_EQ_INT(to[2], 0);
+	CHECK_NEAR(d2[0], 0.0, 1e-12);	/* x = 0 in both */
+	CHECK_NEAR(d2[1], 1.0, 1e-12);
+
+	/* different transforms, or k, do not match */
+	CHECK_EQ_INT(match(&m.m, &rz.m, to, d2), SK_EINVAL);
+
+	/* relabelled by the pairing, model's clusters carry ref's numbers */
+	model_new(&out, 3, 1);
+	CHECK_EQ_INT(sk_km_relabel(&m.m, to, &out.m), SK_OK);
+	CHECK_NEAR(out.m.centroids[0], 20, 0);
+	CHECK_NEAR(out.m.centroids[1], 0, 0);
+	CHECK_NEAR(out.m.centroids[2], 10, 0);
+	CHECK_EQ_INT(out.m.sizes[0], 3);	/* model's 3rd cluster had size 3 */
+	CHECK_NEAR(out.m.wcss[1], 0, 0);
+	CHECK_EQ_INT(out.m.n, m.m.n);
+	/* not a permutation */
+	label[0] = 0;
+	label[1] = 0;
+	label[2] = 2;
+	CHECK_EQ_INT(sk_km_relabel(&m.m, label, &out.m), SK_EINVAL);
+	label[1] = 3;
+	CHECK_EQ_INT(sk_km_relabel(&m.m, label, &out.m), SK_EINVAL);
+	model_free(&m);
+	model_free(&r);
+	model_free(&mz);
+	model_free(&rz);
+	model_free(&out);
+}
+
 int
 main(void)
 {
@@ -1293,5 +1422,7 @@ main(void)
 	RUN(test_text_round_trip_hand);
 	RUN(test_text_rejects);
 	RUN(test_text_byte_flips);
+	RUN(test_match_least_total);
+	RUN(test_match_permutation);
 	UNIT_DONE();
 }

@@ -23,6 +23,80 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 
 
 ------------------------------------------------------------------------
+-- k-means models: matched clusters, their names, the scores of choosing k
+-- (first: the views below read them)
+------------------------------------------------------------------------
+
+--@ create function segkpi.kmeans_match
+--@ create function segkpi.kmeans_relabel
+ALTER TABLE segkpi.segment_models
+    ADD COLUMN matched_to bigint,
+    ADD COLUMN match_note text,
+    ADD COLUMN drift float8[],
+    ADD COLUMN scores jsonb;
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.model IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.matched_to IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.match_note IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.drift IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_models\.scores IS
+--@ create table segkpi.cluster_names
+GRANT SELECT, INSERT, UPDATE, DELETE ON segkpi.cluster_names TO @extowner@;
+
+------------------------------------------------------------------------
+-- The ROI of segmenting: its cost, a comparison group, per-customer figures
+------------------------------------------------------------------------
+
+ALTER TABLE segkpi.settings
+    ADD COLUMN segmentation_cost_once numeric NOT NULL DEFAULT 0 CHECK (segmentation_cost_once >= 0),
+    ADD COLUMN segmentation_cost_per_period numeric NOT NULL DEFAULT 0 CHECK (segmentation_cost_per_period >= 0),
+    ADD COLUMN comparison_attribute name,
+    ADD COLUMN holdout_share numeric CHECK (holdout_share > 0 AND holdout_share < 1),
+    ADD CONSTRAINT settings_comparison_check CHECK (comparison_attribute IS NULL OR holdout_share IS NULL);
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.segmentation_cost_once IS
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.segmentation_cost_per_period IS
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.comparison_attribute IS
+--@ statement ^COMMENT ON COLUMN segkpi\.settings\.holdout_share IS
+--@ replace function segkpi.settings_replace
+ALTER TABLE segkpi.snapshots ADD COLUMN comparison text;
+--@ statement ^COMMENT ON COLUMN segkpi\.snapshots\.comparison IS
+ALTER TABLE segkpi.segment_kpis
+    ADD COLUMN comparison_customers bigint,
+    ADD COLUMN comparison_active bigint,
+    ADD COLUMN comparison_orders bigint,
+    ADD COLUMN comparison_revenue numeric,
+    ADD COLUMN comparison_cost numeric;
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_customers IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_active IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_orders IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_revenue IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.comparison_cost IS
+
+------------------------------------------------------------------------
+-- Engagement: a source, KPIs per segment and period, per kind
+------------------------------------------------------------------------
+
+ALTER TABLE segkpi.bindings DROP CONSTRAINT bindings_source_check,
+    ADD CONSTRAINT bindings_source_check
+    CHECK (source IN ('orders', 'customers', 'marketing_spend', 'leads', 'feedback', 'engagement'));
+--@ statement ^COMMENT ON COLUMN segkpi\.bindings\.source IS
+ALTER TABLE segkpi.segment_kpis
+    ADD COLUMN engaged_customers bigint,
+    ADD COLUMN engagement_events bigint,
+    ADD COLUMN engagement_rate numeric,
+    ADD COLUMN events_per_engaged numeric;
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.engaged_customers IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.engagement_events IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.engagement_rate IS
+--@ statement ^COMMENT ON COLUMN segkpi\.segment_kpis\.events_per_engaged IS
+--@ create table segkpi.segment_engagement
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_engagement TO @extowner@;
+--@ replace function segkpi.binding_spec
+--@ replace function segkpi.bind
+--@ create function segkpi.bind_engagement
+REVOKE EXECUTE ON FUNCTION segkpi.bind_engagement(regclass, name, name, name, name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.bind_engagement(regclass, name, name, name, name) TO @extowner@;
+
+------------------------------------------------------------------------
 -- Customer-level table: written only by its owner, adopted by it
 ------------------------------------------------------------------------
 
@@ -60,6 +134,7 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 --@ create function segkpi.grouping_sql
 --@ create function segkpi.segments_sql
 --@ create function segkpi.method_rfm
+--@ create function segkpi.rule_behaviour
 --@ create function segkpi.rule_predicate
 --@ create function segkpi.rule_case
 --@ create function segkpi.method_rules
@@ -90,12 +165,14 @@ DROP FUNCTION segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings, t
 -- compute_kpis learns the segments each method defines
 DROP FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean);
 --@ create function segkpi.compute_kpis
---@ replace view segkpi.before_after
+--@ create function segkpi.kpi_segmentation_roi
+--@ create function segkpi.kpi_engagement_rate
+--@ create function segkpi.kpi_events_per_engaged
 
 -- the new internal functions, as the older ones: not an interface
 REVOKE EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
-    segkpi.rule_case(text, text, segkpi.bindings, text[]),
+    segkpi.rule_case(text, text, segkpi.bindings, text[], text),
     segkpi.work_tables(),
     segkpi.work_table(text),
     segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
@@ -112,11 +189,11 @@ REVOKE EXECUTE ON FUNCTION
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
     segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
-    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
-    segkpi.rule_case(text, text, segkpi.bindings, text[]),
+    segkpi.rule_case(text, text, segkpi.bindings, text[], text),
     segkpi.work_tables(),
     segkpi.work_table(text),
     segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
@@ -133,7 +210,7 @@ GRANT EXECUTE ON FUNCTION
     segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
     segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
     segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
-    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[])
+    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean)
     TO @extowner@;
 
 
@@ -147,6 +224,9 @@ GRANT EXECUTE ON FUNCTION
 --@ replace view segkpi.kpi_trends
 --@ replace view segkpi.kpi_latest
 --@ create view segkpi.kpi_history
+--@ replace view segkpi.before_after
+--@ create view segkpi.engagement_by_kind
+GRANT SELECT ON segkpi.engagement_by_kind TO @extowner@ WITH GRANT OPTION;
 COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
 COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';
 COMMENT ON VIEW segkpi.kpi_latest IS 'KPIs of the latest snapshot (greatest as_of) in its last complete period; small cells hidden';
@@ -265,3 +345,23 @@ GRANT EXECUTE ON FUNCTION segkpi.check_rule(text, integer, jsonb) TO @extowner@;
 --@ create function segkpi.prune_snapshots
 REVOKE EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) TO @extowner@;
+
+------------------------------------------------------------------------
+-- Stable k-means clusters: matched to the previous model, named
+------------------------------------------------------------------------
+
+--@ create function segkpi.kmeans_pick_k
+--@ create function segkpi.kmeans_keep
+REVOKE EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) TO @extowner@;
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_cells\.segment_name IS
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_trends\.segment_name IS
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_latest\.segment_name IS
+--@ statement ^COMMENT ON COLUMN segkpi\.kpi_history\.segment_name IS
+
+-- the comparison group of before_after
+--@ create function segkpi.holdout_bucket
+--@ create function segkpi.in_holdout
+--@ create function segkpi.comparison_sql
+REVOKE EXECUTE ON FUNCTION segkpi.comparison_sql(segkpi.settings, segkpi.refresh_run, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION segkpi.comparison_sql(segkpi.settings, segkpi.refresh_run, text[]) TO @extowner@;
