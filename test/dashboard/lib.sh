@@ -49,9 +49,11 @@ dash_warehouse() {
 	local scale=${1:-20000} seed=${2:-42} a
 	sk_log "demo warehouse: $scale customers, seed $seed"
 	psql -X -q -v ON_ERROR_STOP=1 -v scale="$scale" -v seed="$seed" -f "$SK_ROOT/test/demo/generate.sql" >/dev/null || return 1
+	psql -X -q -v ON_ERROR_STOP=1 -v seed="$seed" -f "$SK_ROOT/test/demo/engagement.sql" >/dev/null || return 1
 	psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL || return 1
 CREATE EXTENSION segkpi;
 \i $SK_ROOT/test/demo/pipeline.sql
+SELECT segkpi.bind_engagement('demo.engagement', 'customer_id', 'at', 'kind', value => 'value');
 UPDATE segkpi.settings SET period_grain = 'quarter', launch_date = '2024-01-01';
 SQL
 	sk_log "refreshing one snapshot per quarter: $DASH_SNAPSHOTS"

@@ -56,7 +56,8 @@ as_role() {
 	psql -X -At -U "$DASH_ROLE" -v ON_ERROR_STOP=1 -c "$1" 2>&1
 }
 views=$(psql -X -At -c "SELECT v::text FROM segkpi.dashboard_views() v ORDER BY 1")
-[ "$(echo "$views" | wc -w)" -eq 7 ] && ok "seven dashboard views" || notok "seven dashboard views: $(echo $views)"
+want="segkpi.before_after segkpi.cluster_profiles segkpi.engagement_by_kind segkpi.kpi_history segkpi.kpi_latest segkpi.kpi_trends segkpi.rfm_grid segkpi.segment_migration"
+[ "$(echo $views)" = "$want" ] && ok "the eight dashboard views" || notok "the eight dashboard views: $(echo $views)"
 for v in $views; do
 	n=$(as_role "SELECT count(*) FROM $v")
 	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ] && ok "$DASH_ROLE reads $v ($n rows)" || notok "$DASH_ROLE reads $v: $n"
