@@ -101,6 +101,8 @@ DECLARE
     cur segkpi.snapshots;
     prev segkpi.snapshots;
     names text[];
+    pa integer[];
+    pb integer[];
 BEGIN
     SELECT * INTO cur FROM segkpi.snapshots s WHERE s.snapshot_id = sid;
     SELECT * INTO prev FROM segkpi.snapshots s
@@ -110,16 +112,25 @@ BEGIN
         RETURN;
     END IF;
     names := ARRAY(SELECT DISTINCT u FROM unnest(prev.segmentations || cur.segmentations) u ORDER BY 1);
+    -- where each segmentation sits in either snapshot's segments arrays
+    pa := ARRAY(SELECT array_position(prev.segmentations, n) FROM unnest(names) n);
+    pb := ARRAY(SELECT array_position(cur.segmentations, n) FROM unnest(names) n);
+    -- customers counted per pair of segments arrays first: a few thousand
+    -- distinct pairs, unnested per segmentation afterwards, instead of a
+    -- row per customer and segmentation
     INSERT INTO segkpi.segment_migrations
         (snapshot_id, previous_snapshot_id, segmentation, from_segment, to_segment, customers)
-    SELECT sid, prev.snapshot_id, u.name, coalesce(a.segments[u.pa], '(none)'), coalesce(b.segments[u.pb], '(none)'),
-           count(*)
-      FROM (SELECT f.customer_id, f.segments FROM segkpi.customer_features f WHERE f.snapshot_id = prev.snapshot_id) a
-      FULL JOIN (SELECT f.customer_id, f.segments FROM segkpi.customer_features f WHERE f.snapshot_id = sid) b
-        ON a.customer_id = b.customer_id
-     CROSS JOIN LATERAL unnest(names, ARRAY(SELECT array_position(prev.segmentations, n) FROM unnest(names) n),
-                               ARRAY(SELECT array_position(cur.segmentations, n) FROM unnest(names) n)) AS u(name, pa, pb)
-     WHERE a.segments[u.pa] IS NOT NULL OR b.segments[u.pb] IS NOT NULL
+    SELECT sid, prev.snapshot_id, u.name, coalesce(p.a[u.pa], '(none)'), coalesce(p.b[u.pb], '(none)'),
+           sum(p.n)::bigint
+      FROM (SELECT a.segments AS a, b.segments AS b, count(*) AS n
+              FROM (SELECT f.customer_id, f.segments FROM segkpi.customer_features f
+                     WHERE f.snapshot_id = prev.snapshot_id) a
+              FULL JOIN (SELECT f.customer_id, f.segments FROM segkpi.customer_features f
+                          WHERE f.snapshot_id = sid) b
+                ON a.customer_id = b.customer_id
+             GROUP BY 1, 2) p
+     CROSS JOIN LATERAL unnest(names, pa, pb) AS u(name, pa, pb)
+     WHERE p.a[u.pa] IS NOT NULL OR p.b[u.pb] IS NOT NULL
      GROUP BY 3, 4, 5;
     PERFORM segkpi.hide_migration_cells(sid);
 END
