@@ -86,16 +86,23 @@ $$;
 COMMENT ON FUNCTION segkpi.hide_migration_cells(bigint) IS
     'marks the migration cells of a snapshot that dashboards must not see (small ones, and enough others per row and column)';
 
--- Counted in one merge of the two snapshots' rows on the customer key
--- (both in key order in the primary key); segmentations are matched by
--- name, so one added or dropped between the snapshots shows everybody
--- moving from or to (none).
+-- Counted in one merge of the two snapshots' rows on the customer key:
+-- each is read in key order from the primary key (ORDER BY in the
+-- subqueries lets the planner see that order, which it does not for a
+-- full join of filtered scans), so there is no hash table of a million
+-- rows and no sort, and the time does not grow with the snapshots kept, as
+-- a sequential scan's would.  Segmentations are matched by name, so one
+-- added or dropped between the snapshots shows everybody moving from or
+-- to (none).
 CREATE FUNCTION segkpi.store_migration(sid bigint)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
     SET enable_hashjoin = off
     SET enable_sort = off
+    SET enable_seqscan = off
+    SET enable_bitmapscan = off
+    SET enable_material = off
 AS $$
 DECLARE
     cur segkpi.snapshots;
@@ -124,9 +131,9 @@ BEGIN
            sum(p.n)::bigint
       FROM (SELECT a.segments AS a, b.segments AS b, count(*) AS n
               FROM (SELECT f.customer_id, f.segments FROM segkpi.customer_features f
-                     WHERE f.snapshot_id = prev.snapshot_id) a
+                     WHERE f.snapshot_id = prev.snapshot_id ORDER BY f.customer_id) a
               FULL JOIN (SELECT f.customer_id, f.segments FROM segkpi.customer_features f
-                          WHERE f.snapshot_id = sid) b
+                          WHERE f.snapshot_id = sid ORDER BY f.customer_id) b
                 ON a.customer_id = b.customer_id
              GROUP BY 1, 2) p
      CROSS JOIN LATERAL unnest(names, pa, pb) AS u(name, pa, pb)
