@@ -93,8 +93,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON segkpi.segment_engagement TO @
 --@ replace function segkpi.binding_spec
 --@ replace function segkpi.bind
 --@ create function segkpi.bind_engagement
-REVOKE EXECUTE ON FUNCTION segkpi.bind_engagement(regclass, name, name, name, name) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION segkpi.bind_engagement(regclass, name, name, name, name) TO @extowner@;
 
 ------------------------------------------------------------------------
 -- Customer-level table: written only by its owner, adopted by it
@@ -169,49 +167,6 @@ DROP FUNCTION segkpi.compute_kpis(bigint, text, boolean, text, interval, timesta
 --@ create function segkpi.kpi_engagement_rate
 --@ create function segkpi.kpi_events_per_engaged
 
--- the new internal functions, as the older ones: not an interface
-REVOKE EXECUTE ON FUNCTION
-    segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
-    segkpi.rule_case(text, text, segkpi.bindings, text[], text),
-    segkpi.work_tables(),
-    segkpi.work_table(text),
-    segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.method_rfm(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.method_rules(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.method_kmeans(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.grouping_sql(integer, text, boolean),
-    segkpi.segments_sql(text[]),
-    segkpi.stage_orders(segkpi.refresh_run, text, text[]),
-    segkpi.stage_customers(segkpi.refresh_run, segkpi.segmentations[]),
-    segkpi.stage_models(segkpi.refresh_run, segkpi.segmentations[], text[]),
-    segkpi.stage_segments(segkpi.refresh_run, text[], text[]),
-    segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
-    segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
-    segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
-    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
-    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean)
-    FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    segkpi.rule_predicate(jsonb, text, segkpi.bindings, text[]),
-    segkpi.rule_case(text, text, segkpi.bindings, text[], text),
-    segkpi.work_tables(),
-    segkpi.work_table(text),
-    segkpi.method_piece(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.method_rfm(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.method_rules(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.method_kmeans(text, segkpi.segmentations, integer, segkpi.refresh_run, text[]),
-    segkpi.grouping_sql(integer, text, boolean),
-    segkpi.segments_sql(text[]),
-    segkpi.stage_orders(segkpi.refresh_run, text, text[]),
-    segkpi.stage_customers(segkpi.refresh_run, segkpi.segmentations[]),
-    segkpi.stage_models(segkpi.refresh_run, segkpi.segmentations[], text[]),
-    segkpi.stage_segments(segkpi.refresh_run, text[], text[]),
-    segkpi.stage_sources(segkpi.refresh_run, text[], name[], text[]),
-    segkpi.stage_lead_groups(segkpi.refresh_run, text, integer),
-    segkpi.stage_kpis(segkpi.refresh_run, segkpi.segmentations[], text[], boolean[], text[]),
-    segkpi.kmeans_feature_sql(segkpi.segmentations, segkpi.bindings),
-    segkpi.compute_kpis(bigint, text, boolean, text, interval, timestamptz, boolean, boolean, text[], boolean)
-    TO @extowner@;
 
 
 ------------------------------------------------------------------------
@@ -297,31 +252,11 @@ COMMENT ON COLUMN segkpi.rfm_rules.ruleset IS 'name of the rule set; "default" (
 GRANT SELECT, UPDATE ON SEQUENCE segkpi.snapshots_snapshot_id_seq TO @extowner@;
 GRANT TRUNCATE ON segkpi.snapshots, segkpi.segment_kpis, segkpi.segment_models TO @extowner@;
 REVOKE EXECUTE ON FUNCTION
-    segkpi.binding_spec(text),
-    segkpi.binding_types(text),
-    segkpi.check_writer(regclass),
-    segkpi.lock_snapshots(),
-    segkpi.adopt_customer_tables(),
-    segkpi.hide_migration_cells(bigint),
-    segkpi.store_migration(bigint),
-    segkpi.grant_dashboard_access(regrole),
-    segkpi.revoke_dashboard_access(regrole),
     segkpi.rfm_rules_guard(),
     segkpi.settings_replace(),
     segkpi.snapshots_cascade(),
     segkpi.settings_rehide()
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    segkpi.binding_spec(text),
-    segkpi.binding_types(text),
-    segkpi.check_writer(regclass),
-    segkpi.lock_snapshots(),
-    segkpi.adopt_customer_tables(),
-    segkpi.hide_migration_cells(bigint),
-    segkpi.store_migration(bigint),
-    segkpi.grant_dashboard_access(regrole),
-    segkpi.revoke_dashboard_access(regrole)
-    TO @extowner@;
 -- 0.2 granted the trigger function to the installing role; when that role
 -- also owns it (a superuser installed), its own privilege stays
 DO $$
@@ -339,8 +274,7 @@ $$;
 
 --@ create function segkpi.check_rule
 --@ create function segkpi.segment_rules_check
-REVOKE EXECUTE ON FUNCTION segkpi.check_rule(text, integer, jsonb), segkpi.segment_rules_check() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION segkpi.check_rule(text, integer, jsonb) TO @extowner@;
+REVOKE EXECUTE ON FUNCTION segkpi.segment_rules_check() FROM PUBLIC;
 
 --@ create function segkpi.prune_snapshots
 REVOKE EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) FROM PUBLIC;
@@ -352,8 +286,6 @@ GRANT EXECUTE ON FUNCTION segkpi.prune_snapshots(integer, interval, boolean) TO 
 
 --@ create function segkpi.kmeans_pick_k
 --@ create function segkpi.kmeans_keep
-REVOKE EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segkpi.refresh_run) TO @extowner@;
 --@ statement ^COMMENT ON COLUMN segkpi\.kpi_cells\.segment_name IS
 --@ statement ^COMMENT ON COLUMN segkpi\.kpi_trends\.segment_name IS
 --@ statement ^COMMENT ON COLUMN segkpi\.kpi_latest\.segment_name IS
@@ -363,5 +295,12 @@ GRANT EXECUTE ON FUNCTION segkpi.kmeans_keep(segkpi.segmentations, integer, segk
 --@ create function segkpi.holdout_bucket
 --@ create function segkpi.in_holdout
 --@ create function segkpi.comparison_sql
-REVOKE EXECUTE ON FUNCTION segkpi.comparison_sql(segkpi.settings, segkpi.refresh_run, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION segkpi.comparison_sql(segkpi.settings, segkpi.refresh_run, text[]) TO @extowner@;
+
+------------------------------------------------------------------------
+-- The internal functions, new and old, are not an interface: the install
+-- script's own blocks, once every function exists
+------------------------------------------------------------------------
+
+--@ statement ^DO \$\$.*'segkpi\.binding_column_type\(
+--@ statement ^REVOKE EXECUTE ON FUNCTION segkpi\.grant_dashboard_access
+--@ statement ^GRANT EXECUTE ON FUNCTION segkpi\.grant_dashboard_access
