@@ -108,7 +108,9 @@ segkpi_result_desc(FunctionCallInfo fcinfo)
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
 		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "function returning a record called in a context that cannot accept it");
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("function returning a record called in a context that cannot accept it")));
 		desc = BlessTupleDesc(CreateTupleDescCopy(desc));
 		fcinfo->flinfo->fn_extra = desc;
 		MemoryContextSwitchTo(old);
