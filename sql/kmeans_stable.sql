@@ -54,6 +54,7 @@ SELECT segment, name, customers, centroid, matched, match_note, drift
   FROM segkpi.cluster_profiles ORDER BY segment;
 SELECT segment, segment_name, customers, revenue FROM segkpi.kpi_latest ORDER BY segment;
 SELECT segment, segment_name FROM segkpi.kpi_history ORDER BY segment;
+SELECT from_segment_name, to_segment_name, customers FROM segkpi.segment_migration ORDER BY 1, 2;
 SELECT sqlerr($$INSERT INTO segkpi.cluster_names VALUES ('value', 3, 'Big spenders')$$);
 SELECT sqlerr($$INSERT INTO segkpi.cluster_names VALUES ('value', 0, 'None')$$);
 SELECT sqlerr($$INSERT INTO segkpi.cluster_names VALUES ('nosuch', 1, 'X')$$);

@@ -129,16 +129,23 @@ BEGIN
     END IF;
     -- (before 0.6 this view counted the moves from customer_features itself,
     -- through a function running as the reader: a dashboard role could not
-    -- read it; now it reads the counts refresh keeps)
+    -- read it; now it reads the counts refresh keeps, and shows clusters'
+    -- business names as the other views do)
     IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = to_regclass('segkpi.segment_migration')
-                      AND pg_get_viewdef(c.oid) LIKE '%segment_migrations%') THEN
+                      AND pg_get_viewdef(c.oid) LIKE '%cluster_names%') THEN
         CREATE OR REPLACE VIEW segkpi.segment_migration WITH (security_barrier = true) AS
         SELECT m.segmentation, m.from_segment, m.to_segment,
                CASE WHEN NOT m.hidden THEN m.customers END AS customers,
-               m.snapshot_id, m.previous_snapshot_id, s.as_of, p.as_of AS previous_as_of, m.hidden
+               m.snapshot_id, m.previous_snapshot_id, s.as_of, p.as_of AS previous_as_of, m.hidden,
+               coalesce(nf.name, m.from_segment) AS from_segment_name,
+               coalesce(nt.name, m.to_segment) AS to_segment_name
           FROM segkpi.segment_migrations m
           JOIN segkpi.snapshots s ON s.snapshot_id = m.snapshot_id
           LEFT JOIN segkpi.snapshots p ON p.snapshot_id = m.previous_snapshot_id
+          LEFT JOIN segkpi.cluster_names nf
+            ON nf.segmentation = m.segmentation AND 'Cluster ' || nf.cluster = m.from_segment
+          LEFT JOIN segkpi.cluster_names nt
+            ON nt.segmentation = m.segmentation AND 'Cluster ' || nt.cluster = m.to_segment
          WHERE m.snapshot_id = (SELECT x.snapshot_id FROM segkpi.snapshots x
                                  ORDER BY x.as_of DESC, x.snapshot_id DESC LIMIT 1);
         COMMENT ON VIEW segkpi.segment_migration IS 'customers moving between segments from the previous snapshot to the latest (by as_of), counted at refresh; small cells hidden';
@@ -151,6 +158,8 @@ BEGIN
         COMMENT ON COLUMN segkpi.segment_migration.as_of IS 'as_of of the latest snapshot';
         COMMENT ON COLUMN segkpi.segment_migration.previous_as_of IS 'as_of of the previous snapshot';
         COMMENT ON COLUMN segkpi.segment_migration.hidden IS 'a small cell, or one hidden with it so that no row or column total gives it back (settings.min_segment_size)';
+        COMMENT ON COLUMN segkpi.segment_migration.from_segment_name IS 'from_segment''s business name (segkpi.cluster_names), else from_segment';
+        COMMENT ON COLUMN segkpi.segment_migration.to_segment_name IS 'to_segment''s business name (segkpi.cluster_names), else to_segment';
     END IF;
     -- R x F cells of the latest snapshot (greatest as_of); a cell of 1 .. k - 1
     -- customers is hidden, with the smallest shown ones until the hidden
