@@ -329,7 +329,8 @@ SELECT r.metric,
        CASE WHEN NOT r.hidden THEN round(r.comparison_before, 4) END AS comparison_before,
        CASE WHEN NOT r.hidden THEN round(r.comparison_after, 4) END AS comparison_after,
        CASE WHEN NOT r.hidden THEN round(r.impact, 4) END AS impact,
-       r.periods_before, r.periods_after, r.snapshot_id, r.as_of, r.hidden
+       r.periods_before, r.periods_after, r.snapshot_id, r.as_of, r.hidden,
+       (SELECT st.launch_date FROM segkpi.settings st) AS launch_date
   FROM report r
   LEFT JOIN segkpi.cluster_names n ON n.segmentation = r.segmentation AND 'Cluster ' || n.cluster = r.segment
  ORDER BY r.segmentation, r.segment, r.ord;
@@ -353,6 +354,7 @@ COMMENT ON COLUMN segkpi.before_after.periods_after IS 'complete periods from th
 COMMENT ON COLUMN segkpi.before_after.snapshot_id IS 'the latest snapshot (greatest as_of)';
 COMMENT ON COLUMN segkpi.before_after.as_of IS 'its as_of';
 COMMENT ON COLUMN segkpi.before_after.hidden IS 'the segment is a small cell (or hidden with one) in a period: its figures are NULL';
+COMMENT ON COLUMN segkpi.before_after.launch_date IS 'settings.launch_date: the first day counted as after (a dashboard role cannot read settings)';
 
 COMMENT ON VIEW segkpi.kpi_cells IS 'every KPI row of every snapshot with ratios rounded, its as_of, completeness and small-cell hiding (internal: the KPI views read it)';
 COMMENT ON VIEW segkpi.kpi_trends IS 'cohort view: KPIs of the latest snapshot''s members (greatest as_of) in every period, the unfinished one flagged; small cells hidden';

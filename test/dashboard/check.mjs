@@ -112,6 +112,17 @@ async function checkHidden(page, path) {
       check(row && row.slice(1).every((t) => t === "hidden"), `/kpis: hidden segment ${h.segment} reads "hidden" in every measure`, JSON.stringify(row));
     }
   }
+  if (path === "/before-after") {
+    // one segment's report at a time (the view has a report per
+    // segmentation and segment): the default is rfm's "(all)"
+    const ba = await viewData("before_after");
+    const n = ba.rows.filter((d) => d.segmentation === "rfm" && d.segment === "(all)").length;
+    const shown = await page.$$eval("#observablehq-main table tbody tr", (trs) => trs.length);
+    check(n > 0 && shown === n, `/before-after: the table shows one segment's ${n} figures (rfm, (all)), not the view's ${ba.rows.length}`, `${shown} rows`);
+    const launch = ba.rows[0]?.launch_date;
+    const text = await page.$eval("#observablehq-main", (m) => m.textContent);
+    check(launch && text.includes(`launch date ${launch}`), "/before-after: prints the launch date the view carries", String(launch));
+  }
   if (path === "/migration") {
     const mig = await viewData("segment_migration");
     const n = mig.rows.filter((d) => d.segmentation === "rfm" && d.hidden).length;
