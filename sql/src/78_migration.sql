@@ -102,7 +102,6 @@ CREATE FUNCTION segkpi.store_migration(sid bigint)
     SET enable_sort = off
     SET enable_seqscan = off
     SET enable_bitmapscan = off
-    SET enable_material = off
 AS $$
 DECLARE
     cur segkpi.snapshots;
